@@ -1,0 +1,267 @@
+# Copyright: multicluster.gitops contributors
+# Apache License 2.0 (see LICENSE)
+"""One Kubernetes client factory for the collection's modules, and a thin REST layer on top.
+
+Precedence of connection settings (first match wins):
+
+1. explicit ``host`` (with ``api_key`` / ``ca_cert`` / ``client_cert`` / ``client_key``);
+2. a kubeconfig: the ``kubeconfig`` option (path or dict), then ``K8S_AUTH_KUBECONFIG``,
+   then ``KUBECONFIG``, then ``~/.kube/config``; ``context`` picks the context;
+3. the in-cluster service account;
+
+The REST layer speaks plain paths rather than discovery, so one call costs one request, and it
+raises :class:`ApiError` with the API's Status body instead of returning it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.multicluster.gitops.plugins.module_utils._errors import ApiError, ConfigError
+
+try:
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+    from kubernetes.client.rest import ApiException
+    from kubernetes.config.config_exception import ConfigException
+    HAS_KUBERNETES = True
+    KUBERNETES_IMPORT_ERROR: Exception | None = None
+except ImportError as e:  # pragma: no cover - reported by the module through missing_required_lib
+    HAS_KUBERNETES = False
+    KUBERNETES_IMPORT_ERROR = e
+
+__all__ = [
+    "K8S_AUTH_ARG_SPEC",
+    "HAS_KUBERNETES",
+    "KUBERNETES_IMPORT_ERROR",
+    "Resource",
+    "KubeClient",
+    "SECRET",
+    "NAMESPACE",
+    "SERVICE_ACCOUNT",
+    "CLUSTER_ROLE",
+    "CLUSTER_ROLE_BINDING",
+    "CAPI_CLUSTER",
+    "api_client_from_params",
+    "api_client_from_kubeconfig",
+    "kube_client",
+]
+
+K8S_AUTH_ARG_SPEC: dict[str, dict[str, Any]] = {
+    "kubeconfig": {"type": "raw", "no_log": True, "fallback": (env_fallback, ["K8S_AUTH_KUBECONFIG"])},
+    "context": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_CONTEXT"])},
+    "host": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_HOST"])},
+    "api_key": {"type": "str", "no_log": True, "fallback": (env_fallback, ["K8S_AUTH_API_KEY"])},
+    "validate_certs": {"type": "bool", "aliases": ["verify_ssl"], "fallback": (env_fallback, ["K8S_AUTH_VERIFY_SSL"])},
+    "ca_cert": {"type": "path", "aliases": ["ssl_ca_cert"], "fallback": (env_fallback, ["K8S_AUTH_SSL_CA_CERT"])},
+    "client_cert": {"type": "path", "aliases": ["cert_file"], "fallback": (env_fallback, ["K8S_AUTH_CERT_FILE"])},
+    "client_key": {"type": "path", "aliases": ["key_file"], "no_log": False,
+                   "fallback": (env_fallback, ["K8S_AUTH_KEY_FILE"])},
+}
+
+
+@dataclass(frozen=True)
+class Resource:
+    """Where a kind lives in the REST API."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{name}"
+            if subresource:
+                base += f"/{subresource}"
+        return base
+
+
+SECRET = Resource("", "v1", "secrets", "Secret")
+NAMESPACE = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
+SERVICE_ACCOUNT = Resource("", "v1", "serviceaccounts", "ServiceAccount")
+CLUSTER_ROLE = Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False)
+CLUSTER_ROLE_BINDING = Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding",
+                                namespaced=False)
+CAPI_CLUSTER = Resource("cluster.x-k8s.io", "v1beta1", "clusters", "Cluster")
+
+_CLIENT_CACHE: dict[str, Any] = {}
+
+
+def _digest(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def api_client_from_kubeconfig(kubeconfig: dict[str, Any], *, context: str | None = None,
+                               persist: bool = False) -> Any:
+    """An ApiClient for a kubeconfig given as a dict (e.g. decoded from a CAPI Secret)."""
+    cfg = k8s_client.Configuration()
+    try:
+        loader = k8s_config.kube_config.KubeConfigLoader(config_dict=kubeconfig, active_context=context)
+        loader.load_and_set(cfg)
+    except (ConfigException, KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"Cannot use the kubeconfig: {e}") from e
+    return k8s_client.ApiClient(configuration=cfg)
+
+
+def api_client_from_params(params: dict[str, Any]) -> Any:
+    """An ApiClient built from the module's auth options, following the documented precedence."""
+    key = _digest({k: params.get(k) for k in K8S_AUTH_ARG_SPEC})
+    if key in _CLIENT_CACHE:
+        return _CLIENT_CACHE[key]
+    cfg = k8s_client.Configuration()
+    kubeconfig = params.get("kubeconfig")
+    context = params.get("context")
+    try:
+        if params.get("host"):
+            cfg.host = params["host"]
+            if params.get("api_key"):
+                cfg.api_key = {"authorization": f"Bearer {params['api_key']}"}
+        elif isinstance(kubeconfig, dict):
+            k8s_config.kube_config.KubeConfigLoader(config_dict=kubeconfig, active_context=context).load_and_set(cfg)
+        else:
+            path = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+            path = path.split(os.pathsep)[0]
+            if os.path.exists(path):
+                k8s_config.load_kube_config(config_file=path, context=context, client_configuration=cfg,
+                                            persist_config=False)
+            elif kubeconfig:
+                raise ConfigError(f"kubeconfig file {path} does not exist; set 'kubeconfig' to a readable file")
+            else:
+                k8s_config.load_incluster_config(client_configuration=cfg)
+    except ConfigException as e:
+        raise ConfigError(f"Cannot configure the Kubernetes client: {e}. Set 'kubeconfig' (or K8S_AUTH_KUBECONFIG), "
+                          "or 'host' and 'api_key'.") from e
+    if params.get("validate_certs") is not None:
+        cfg.verify_ssl = params["validate_certs"]
+    for opt, attr in (("ca_cert", "ssl_ca_cert"), ("client_cert", "cert_file"), ("client_key", "key_file")):
+        if params.get(opt):
+            setattr(cfg, attr, params[opt])
+    api = k8s_client.ApiClient(configuration=cfg)
+    _CLIENT_CACHE[key] = api
+    return api
+
+
+def kube_client(params: dict[str, Any]) -> "KubeClient":
+    return KubeClient(api_client_from_params(params))
+
+
+class KubeClient:
+    """Plain-path REST calls on an ApiClient. Every method is one HTTP request (watch: one stream)."""
+
+    def __init__(self, api_client: Any) -> None:
+        self.api = api_client
+        self.requests = 0
+
+    @property
+    def host(self) -> str:
+        return self.api.configuration.host
+
+    def request(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
+                content_type: str | None = None, timeout: float | None = None, stream: bool = False) -> Any:
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type or "application/json"
+        query_params = [(k, v) for k, v in (query or {}).items() if v is not None]
+        self.requests += 1
+        try:
+            resp = self.api.call_api(
+                path, method, query_params=query_params, header_params=headers, body=body,
+                auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+                _request_timeout=timeout,
+            )
+        except ApiException as e:
+            raise _api_error(method, path, e) from e
+        except Exception as e:  # urllib3 connection errors and friends
+            raise ApiError(f"{method} {self.host}{path} failed: {e}", reason=type(e).__name__) from e
+        if stream:
+            return resp
+        data = resp.data
+        return json.loads(data) if data else None
+
+    # --- object verbs -------------------------------------------------------------------------
+    def get(self, res: Resource, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        try:
+            return self.request("GET", res.path(namespace, name))
+        except ApiError as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def list(self, res: Resource, namespace: str | None = None, *, label_selector: str | None = None,
+             field_selector: str | None = None) -> dict[str, Any]:
+        return self.request("GET", res.path(namespace), query={"labelSelector": label_selector,
+                                                              "fieldSelector": field_selector})
+
+    def create(self, res: Resource, body: dict[str, Any], namespace: str | None = None, *,
+               dry_run: bool = False) -> dict[str, Any]:
+        return self.request("POST", res.path(namespace), body=body, query={"dryRun": "All" if dry_run else None})
+
+    def replace(self, res: Resource, body: dict[str, Any], namespace: str | None = None, *,
+                dry_run: bool = False) -> dict[str, Any]:
+        name = body["metadata"]["name"]
+        return self.request("PUT", res.path(namespace, name), body=body,
+                            query={"dryRun": "All" if dry_run else None})
+
+    def patch(self, res: Resource, name: str, patch: Any, namespace: str | None = None, *,
+              patch_type: str = "merge", dry_run: bool = False, subresource: str | None = None) -> dict[str, Any]:
+        ctype = {"merge": "application/merge-patch+json", "json": "application/json-patch+json",
+                 "strategic": "application/strategic-merge-patch+json"}[patch_type]
+        return self.request("PATCH", res.path(namespace, name, subresource), body=patch, content_type=ctype,
+                            query={"dryRun": "All" if dry_run else None})
+
+    def delete(self, res: Resource, name: str, namespace: str | None = None, *,
+               dry_run: bool = False) -> dict[str, Any] | None:
+        try:
+            return self.request("DELETE", res.path(namespace, name), query={"dryRun": "All" if dry_run else None})
+        except ApiError as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def watch(self, res: Resource, namespace: str | None = None, *, resource_version: str | None = None,
+              label_selector: str | None = None, field_selector: str | None = None,
+              timeout_seconds: int | None = None) -> Iterator[dict[str, Any]]:
+        """Yield watch events ({'type', 'object'}) until the server closes the stream."""
+        resp = self.request("GET", res.path(namespace), stream=True, timeout=(timeout_seconds or 0) + 10 or None,
+                            query={"watch": "true", "resourceVersion": resource_version,
+                                   "labelSelector": label_selector, "fieldSelector": field_selector,
+                                   "timeoutSeconds": timeout_seconds, "allowWatchBookmarks": "true"})
+        try:
+            buf = b""
+            for chunk in resp.stream(4096, decode_content=False):
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if line.strip():
+                        yield json.loads(line)
+            if buf.strip():
+                yield json.loads(buf)
+        finally:
+            resp.release_conn()
+
+
+def _api_error(method: str, path: str, e: Any) -> ApiError:
+    body: Any = e.body
+    message = e.reason
+    try:
+        body = json.loads(e.body) if e.body else None
+        if isinstance(body, dict) and body.get("message"):
+            message = body["message"]
+    except (TypeError, ValueError):
+        pass
+    return ApiError(f"{method} {path}: {e.status} {message}", status=e.status, reason=e.reason, body=body)

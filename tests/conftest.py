@@ -1,0 +1,20 @@
+"""Test-wide set-up: import the checkout as ansible_collections.multicluster.gitops."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COLLECTIONS = ROOT / ".cache" / "collections"
+_link = COLLECTIONS / "ansible_collections" / "multicluster" / "gitops"
+if not _link.exists():
+    _link.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink("../../../..", _link)
+if str(COLLECTIONS) not in sys.path:
+    sys.path.insert(0, str(COLLECTIONS))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# The real CRDs of the engines the collection drives (Argo CD, Kyverno, CAPI, ...), next to the checkout.
+CRD_DIR = Path(os.environ.get("MCG_CRD_DIR", ROOT.parent / "shared" / "crds"))

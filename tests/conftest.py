@@ -18,3 +18,6 @@ if str(ROOT) not in sys.path:
 
 # The real CRDs of the engines the collection drives (Argo CD, Kyverno, CAPI, ...), next to the checkout.
 CRD_DIR = Path(os.environ.get("MCG_CRD_DIR", ROOT.parent / "shared" / "crds"))
+
+# The emulated Kubernetes API: fixtures kube_hub, kube_hub_kubeconfig, kube_server_factory.
+pytest_plugins = ["kubemu.pytest_plugin"] if (ROOT / "kubemu" / "pytest_plugin.py").exists() else []

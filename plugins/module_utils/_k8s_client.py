@@ -120,7 +120,9 @@ def api_client_from_kubeconfig(kubeconfig: dict[str, Any], *, context: str | Non
 
 def api_client_from_params(params: dict[str, Any]) -> Any:
     """An ApiClient built from the module's auth options, following the documented precedence."""
-    key = _digest({k: params.get(k) for k in K8S_AUTH_ARG_SPEC})
+    # The environment takes part in the precedence, so it takes part in the cache key too.
+    key = _digest({"params": {k: params.get(k) for k in K8S_AUTH_ARG_SPEC},
+                   "env": [os.environ.get(v) for v in ("KUBECONFIG", "HOME", "KUBERNETES_SERVICE_HOST")]})
     if key in _CLIENT_CACHE:
         return _CLIENT_CACHE[key]
     cfg = k8s_client.Configuration()

@@ -1,0 +1,94 @@
+"""The platform summary: selector matching as Argo CD's cluster generator does it, rows, table, diagram."""
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from ansible_collections.multicluster.gitops.plugins.module_utils import _summary as s
+
+
+@pytest.mark.parametrize("selector, labels, expected", [
+    (None, {"env": "prod"}, True),
+    ({}, {}, True),
+    ({"matchLabels": {"env": "prod"}}, {"env": "prod", "region": "eu"}, True),
+    ({"matchLabels": {"env": "prod"}}, {"env": "test"}, False),
+    ({"matchLabels": {"env": "prod"}}, {}, False),
+    ({"matchExpressions": [{"key": "env", "operator": "In", "values": ["test", "prod"]}]}, {"env": "test"}, True),
+    ({"matchExpressions": [{"key": "env", "operator": "In", "values": ["prod"]}]}, {}, False),
+    ({"matchExpressions": [{"key": "env", "operator": "NotIn", "values": ["prod"]}]}, {}, True),
+    ({"matchExpressions": [{"key": "env", "operator": "NotIn", "values": ["prod"]}]}, {"env": "prod"}, False),
+    ({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}, {"tier": "web"}, True),
+    ({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}, {}, False),
+    ({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}, {"tier": "x"}, False),
+    ({"matchLabels": {"env": "prod"}, "matchExpressions": [{"key": "region", "operator": "In", "values": ["eu"]}]},
+     {"env": "prod", "region": "us"}, False),
+])
+def test_selector_matches(selector, labels, expected):
+    assert s.selector_matches(selector, labels) is expected
+
+
+def test_unknown_operator_is_an_error():
+    with pytest.raises(ValueError, match="Equals"):
+        s.selector_matches({"matchExpressions": [{"key": "a", "operator": "Equals"}]}, {"a": "b"})
+
+
+def test_cluster_selectors_include_nested_generators():
+    appset = {"spec": {"generators": [
+        {"list": {"elements": []}},
+        {"clusters": {"selector": {"matchLabels": {"env": "test"}}}},
+        {"matrix": {"generators": [{"clusters": {}}, {"git": {}}]}},
+        {"merge": {"generators": [{"matrix": {"generators": [{"clusters": {"selector": {"matchLabels": {"a": "b"}}}}]}}]}},
+    ]}}
+    assert s.cluster_selectors(appset) == [{"matchLabels": {"env": "test"}}, {}, {"matchLabels": {"a": "b"}}]
+
+
+def _cluster(name, ns="fleet", infra="OCICluster", phase="Provisioned", labels=None):
+    return {"metadata": {"name": name, "namespace": ns, "labels": labels or {}},
+            "spec": {"infrastructureRef": {"kind": infra}}, "status": {"phase": phase}}
+
+
+def _secret(name, ns, labels):
+    return {"metadata": {"name": f"cluster-{ns}-{name}",
+                         "labels": {"multicluster.gitops/cluster-name": name,
+                                    "multicluster.gitops/cluster-namespace": ns, **labels}},
+            "data": {"server": base64.b64encode(f"https://{name}:6443".encode()).decode()}}
+
+
+def _appset(name, *generators):
+    return {"metadata": {"name": name}, "spec": {"generators": list(generators)}}
+
+
+def test_build_summary_rows():
+    clusters = [_cluster("prod-1", labels={"env": "prod"}), _cluster("test-1", labels={"env": "test"}),
+                _cluster("oke-1", infra="OCIManagedCluster", phase="Provisioning")]
+    secrets = [_secret("prod-1", "fleet", {"env": "prod"}), _secret("test-1", "fleet", {"env": "test"})]
+    appsets = [_appset("guestbook", {"clusters": {}}),
+               _appset("canary", {"clusters": {"selector": {"matchLabels": {"env": "test"}}}})]
+    summary = s.build_summary(clusters, secrets, appsets)
+    rows = {r["cluster"]: r for r in summary["clusters"]}
+    assert [r["cluster"] for r in summary["clusters"]] == ["oke-1", "prod-1", "test-1"]
+    assert rows["prod-1"]["applicationsets"] == ["guestbook"]
+    assert rows["test-1"]["applicationsets"] == ["canary", "guestbook"]
+    assert rows["oke-1"] == {**rows["oke-1"], "kind": "oke", "phase": "Provisioning", "registered": False,
+                             "applicationsets": []}
+    assert rows["prod-1"]["server"] == "https://prod-1:6443"
+    assert rows["prod-1"]["kind"] == "self-managed"
+    assert summary["applicationsets"] == ["canary", "guestbook"]
+
+
+def test_secret_of_same_name_in_other_namespace_does_not_register():
+    summary = s.build_summary([_cluster("c1", ns="a")], [_secret("c1", "b", {})], [])
+    assert summary["clusters"][0]["registered"] is False
+
+
+def test_table_and_mermaid():
+    summary = s.build_summary([_cluster("prod-1", labels={"env": "prod"})], [_secret("prod-1", "fleet", {})],
+                              [_appset("guestbook", {"clusters": {}})])
+    table = s.to_table(summary)
+    assert table[0].split() == ["CLUSTER", "KIND", "PHASE", "IN", "ARGO", "CD", "APPLICATIONSETS"]
+    assert table[1].split() == ["fleet/prod-1", "self-managed", "Provisioned", "yes", "guestbook"]
+    diagram = s.to_mermaid(summary)
+    assert diagram.startswith("flowchart LR\n")
+    assert "hub -->|CAPI| cluster_fleet_prod_1" in diagram
+    assert "appset_guestbook -->|deploys to| cluster_fleet_prod_1" in diagram

@@ -1,0 +1,241 @@
+"""A simulated Cluster API infrastructure controller for the sandbox.
+
+It reconciles the CAPI ``Cluster`` objects of an emulated hub (reading and writing the hub's store
+in-process; every write is seen by API clients and watches as if a controller had made it), and for
+each one:
+
+* moves ``status`` through the phases and conditions of the v1beta2 API
+  (Pending → Provisioning → Provisioned, conditions InfrastructureReady, ControlPlaneInitialized,
+  ControlPlaneAvailable, WorkersAvailable, RemoteConnectionProbe, Available), one step every
+  ``step_seconds``;
+* when the control plane is initialised, starts a fresh emulated API server for the workload cluster
+  and writes ``<cluster>-kubeconfig`` (type ``cluster.x-k8s.io/secret``, label
+  ``cluster.x-k8s.io/cluster-name``, kubeconfig under ``data.value`` with a client certificate),
+  as CAPI does;
+* fails the cluster when it carries the annotation ``sandbox.multicluster.gitops/fail`` (its value is
+  the failure message): ``InfrastructureReady=False`` with reason ``OCIClusterProvisioningFailed`` and
+  phase ``Failed``;
+* on deletion (the controller puts its finalizer on every Cluster) stops the workload server, deletes
+  the kubeconfig Secret and removes the finalizer.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import yaml
+
+__all__ = ["CapiSimulator", "FAIL_ANNOTATION", "FINALIZER", "STEPS"]
+
+log = logging.getLogger("kubemu.capi_sim")
+
+GROUP = "cluster.x-k8s.io"
+FAIL_ANNOTATION = "sandbox.multicluster.gitops/fail"
+FINALIZER = "sandbox.multicluster.gitops/cluster"
+CONDITION_TYPES = ("InfrastructureReady", "ControlPlaneInitialized", "ControlPlaneAvailable", "WorkersAvailable",
+                   "RemoteConnectionProbe", "Available")
+# Each step: phase, the conditions that are true from then on, the initialization flags.
+STEPS: tuple[tuple[str, frozenset[str], dict[str, bool]], ...] = (
+    ("Pending", frozenset(), {"infrastructureProvisioned": False, "controlPlaneInitialized": False}),
+    ("Provisioning", frozenset({"InfrastructureReady"}),
+     {"infrastructureProvisioned": True, "controlPlaneInitialized": False}),
+    ("Provisioned", frozenset({"InfrastructureReady", "ControlPlaneInitialized", "RemoteConnectionProbe"}),
+     {"infrastructureProvisioned": True, "controlPlaneInitialized": True}),
+    ("Provisioned", frozenset(CONDITION_TYPES), {"infrastructureProvisioned": True, "controlPlaneInitialized": True}),
+)
+_WAITING_REASONS = {
+    "InfrastructureReady": ("Provisioning", "OCI network and load balancer are being created"),
+    "ControlPlaneInitialized": ("WaitingForControlPlane", "control plane machine is being created"),
+    "ControlPlaneAvailable": ("WaitingForControlPlane", "control plane is not yet available"),
+    "WorkersAvailable": ("WaitingForWorkers", "worker machines are being created"),
+    "RemoteConnectionProbe": ("ProbeFailed", "workload API server does not answer yet"),
+    "Available": ("NotAvailable", "cluster is not available yet"),
+}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class _Tracked:
+    namespace: str
+    name: str
+    step: int = -1
+    next_at: float = 0.0
+    failed: bool = False
+    server: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class CapiSimulator:
+    """Drives CAPI Clusters on `hub` (a started kubemu KubeServer) through their lifecycle.
+
+    `server_factory(name)` returns a started KubeServer for a workload cluster.
+    """
+
+    def __init__(self, hub: Any, server_factory: Callable[[str], Any], *, step_seconds: float = 1.0,
+                 tick_seconds: float = 0.1) -> None:
+        self.hub = hub
+        self.server_factory = server_factory
+        self.step_seconds = step_seconds
+        self.tick_seconds = tick_seconds
+        self.tracked: dict[tuple[str, str], _Tracked] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._version: str | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> "CapiSimulator":
+        self._thread = threading.Thread(target=self._run, name="capi-sim", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+        for item in self.tracked.values():
+            if item.server is not None:
+                item.server.stop()
+
+    def workload_servers(self) -> dict[str, Any]:
+        return {f"{t.namespace}/{t.name}": t.server for t in self.tracked.values() if t.server is not None}
+
+    # --- loop ---------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.reconcile_all()
+            except Exception:  # keep the controller alive, like a real one; the next tick retries
+                log.exception("capi simulator reconcile failed")
+            self._stop.wait(self.tick_seconds)
+
+    def _cluster_version(self) -> str | None:
+        if self._version is None:
+            for version in ("v1beta2", "v1beta1"):
+                if self.hub.registry_has(GROUP, version, "clusters"):
+                    self._version = version
+                    break
+        return self._version
+
+    def reconcile_all(self) -> None:
+        version = self._cluster_version()
+        if version is None:
+            return
+        seen = set()
+        for cluster in self.hub.list_objects(f"{GROUP}/{version}", "Cluster"):
+            meta = cluster["metadata"]
+            key = (meta.get("namespace", "default"), meta["name"])
+            seen.add(key)
+            item = self.tracked.setdefault(key, _Tracked(*key))
+            self._reconcile(version, cluster, item)
+        for key in [k for k in self.tracked if k not in seen]:
+            self._forget(self.tracked.pop(key))
+
+    def _reconcile(self, version: str, cluster: dict[str, Any], item: _Tracked) -> None:
+        meta = cluster["metadata"]
+        if meta.get("deletionTimestamp"):
+            self._delete(version, cluster, item)
+            return
+        if FINALIZER not in (meta.get("finalizers") or []):
+            cluster = self._add_finalizer(version, cluster)
+        if item.failed or time.monotonic() < item.next_at:
+            return
+        fail = (meta.get("annotations") or {}).get(FAIL_ANNOTATION)
+        if fail and item.step >= 0:
+            self._fail(version, cluster, item, fail)
+            return
+        if item.step + 1 >= len(STEPS):
+            return
+        item.step += 1
+        item.next_at = time.monotonic() + self.step_seconds
+        phase, true_conditions, initialization = STEPS[item.step]
+        if "ControlPlaneInitialized" in true_conditions and item.server is None:
+            self._provision_workload(version, cluster, item)
+            cluster = self.hub.get(f"{GROUP}/{version}", "Cluster", item.name, item.namespace) or cluster
+        self._write_status(version, cluster, phase, true_conditions, initialization)
+
+    # --- steps --------------------------------------------------------------------------------
+    def _add_finalizer(self, version: str, cluster: dict[str, Any]) -> dict[str, Any]:
+        cluster = json.loads(json.dumps(cluster))
+        cluster["metadata"].setdefault("finalizers", []).append(FINALIZER)
+        return self.hub.update(cluster)
+
+    def _provision_workload(self, version: str, cluster: dict[str, Any], item: _Tracked) -> None:
+        item.server = self.server_factory(f"{item.namespace}-{item.name}")
+        host, port = item.server.url.split("://", 1)[1].rsplit(":", 1)
+        updated = json.loads(json.dumps(cluster))
+        updated.setdefault("spec", {})["controlPlaneEndpoint"] = {"host": host, "port": int(port)}
+        self.hub.update(updated)
+        kubeconfig = item.server.kubeconfig_dict(client_cert=True, context=f"{item.name}-admin@{item.name}")
+        secret = {
+            "apiVersion": "v1", "kind": "Secret", "type": "cluster.x-k8s.io/secret",
+            "metadata": {"name": f"{item.name}-kubeconfig", "namespace": item.namespace,
+                         "labels": {"cluster.x-k8s.io/cluster-name": item.name},
+                         "ownerReferences": [{"apiVersion": f"{GROUP}/{version}", "kind": "Cluster",
+                                              "name": item.name, "uid": cluster["metadata"]["uid"],
+                                              "controller": True}]},
+            "data": {"value": base64.b64encode(yaml.safe_dump(kubeconfig).encode()).decode()},
+        }
+        if self.hub.get("v1", "Secret", secret["metadata"]["name"], item.namespace) is None:
+            self.hub.create(secret)
+        log.info("cluster %s/%s: workload API at %s", item.namespace, item.name, item.server.url)
+
+    def _write_status(self, version: str, cluster: dict[str, Any], phase: str, true_conditions: frozenset[str],
+                      initialization: dict[str, bool]) -> None:
+        old = {c["type"]: c for c in (cluster.get("status") or {}).get("conditions") or []}
+        conditions = []
+        for ctype in CONDITION_TYPES:
+            status = "True" if ctype in true_conditions else "False"
+            reason, message = ("Ready", "") if status == "True" else _WAITING_REASONS[ctype]
+            previous = old.get(ctype)
+            changed = previous is None or previous.get("status") != status
+            conditions.append({"type": ctype, "status": status, "reason": reason, "message": message,
+                               "observedGeneration": cluster["metadata"].get("generation", 1),
+                               "lastTransitionTime": _now() if changed else previous["lastTransitionTime"]})
+        status = {"phase": phase, "initialization": dict(initialization), "conditions": conditions,
+                  "observedGeneration": cluster["metadata"].get("generation", 1)}
+        self.hub.patch_status(f"{GROUP}/{version}", "Cluster", cluster["metadata"]["name"],
+                              cluster["metadata"].get("namespace", "default"), status)
+
+    def _fail(self, version: str, cluster: dict[str, Any], item: _Tracked, message: str) -> None:
+        item.failed = True
+        conditions = [{"type": ctype, "status": "False", "lastTransitionTime": _now(),
+                       "reason": "OCIClusterProvisioningFailed" if ctype == "InfrastructureReady"
+                       else _WAITING_REASONS[ctype][0],
+                       "message": message if ctype == "InfrastructureReady" else _WAITING_REASONS[ctype][1]}
+                      for ctype in CONDITION_TYPES]
+        self.hub.patch_status(f"{GROUP}/{version}", "Cluster", item.name, item.namespace,
+                              {"phase": "Failed", "conditions": conditions,
+                               "initialization": {"infrastructureProvisioned": False,
+                                                  "controlPlaneInitialized": False}})
+        log.info("cluster %s/%s failed: %s", item.namespace, item.name, message)
+
+    def _delete(self, version: str, cluster: dict[str, Any], item: _Tracked) -> None:
+        if (cluster.get("status") or {}).get("phase") != "Deleting":
+            self.hub.patch_status(f"{GROUP}/{version}", "Cluster", item.name, item.namespace,
+                                  {**(cluster.get("status") or {}), "phase": "Deleting"})
+            item.next_at = time.monotonic() + self.step_seconds
+            return
+        if time.monotonic() < item.next_at:
+            return
+        self._forget(item)
+        self.hub.delete("v1", "Secret", f"{item.name}-kubeconfig", item.namespace)
+        latest = self.hub.get(f"{GROUP}/{version}", "Cluster", item.name, item.namespace)
+        if latest is not None:
+            latest["metadata"]["finalizers"] = [f for f in latest["metadata"].get("finalizers") or []
+                                                if f != FINALIZER]
+            self.hub.update(latest)
+
+    def _forget(self, item: _Tracked) -> None:
+        if item.server is not None:
+            item.server.stop()
+            item.server = None
+            log.info("cluster %s/%s: workload API stopped", item.namespace, item.name)

@@ -1,0 +1,212 @@
+"""The sandbox: an emulated hub API, a simulated CAPI infrastructure controller, and one emulated API
+server per workload cluster, all in one background process on this machine.
+
+    python -m kubemu.sandbox up     --state-dir DIR [--crd-dir DIR] [--step-seconds S]
+    python -m kubemu.sandbox status --state-dir DIR
+    python -m kubemu.sandbox down   --state-dir DIR
+
+``up`` starts the process (or reuses a running one) and prints one JSON line: ``{"state": "started" |
+"reused", "hub_kubeconfig": ..., "hub_url": ...}``. ``down`` stops it and every server it started, and
+leaves no process behind. The hub's kubeconfig is ``DIR/hub.kubeconfig``; the log is ``DIR/sandbox.log``.
+
+Where the CRD folder is absent, the kinds the collection uses are registered without schemas (objects
+are then not validated), and the log says so.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "up", "down", "status", "SCHEMALESS_KINDS"]
+
+log = logging.getLogger("kubemu.sandbox")
+
+# (group, kind, plural, namespaced, served versions, storage version) of the kinds the roles apply,
+# for machines without the CRD files.
+SCHEMALESS_KINDS: tuple[tuple[str, str, str, bool, tuple[str, ...], str], ...] = (
+    ("argoproj.io", "Application", "applications", True, ("v1alpha1",), "v1alpha1"),
+    ("argoproj.io", "ApplicationSet", "applicationsets", True, ("v1alpha1",), "v1alpha1"),
+    ("argoproj.io", "AppProject", "appprojects", True, ("v1alpha1",), "v1alpha1"),
+    ("kyverno.io", "ClusterPolicy", "clusterpolicies", False, ("v1", "v2beta1"), "v1"),
+    ("kyverno.io", "Policy", "policies", True, ("v1", "v2beta1"), "v1"),
+    ("cert-manager.io", "ClusterIssuer", "clusterissuers", False, ("v1",), "v1"),
+    ("cert-manager.io", "Issuer", "issuers", True, ("v1",), "v1"),
+    ("cert-manager.io", "Certificate", "certificates", True, ("v1",), "v1"),
+    ("cluster.x-k8s.io", "Cluster", "clusters", True, ("v1beta1", "v1beta2"), "v1beta2"),
+    ("cluster.x-k8s.io", "MachineDeployment", "machinedeployments", True, ("v1beta1", "v1beta2"), "v1beta2"),
+    ("cluster.x-k8s.io", "MachinePool", "machinepools", True, ("v1beta1", "v1beta2"), "v1beta2"),
+    ("cluster.x-k8s.io", "MachineHealthCheck", "machinehealthchecks", True, ("v1beta1", "v1beta2"), "v1beta2"),
+    ("controlplane.cluster.x-k8s.io", "KubeadmControlPlane", "kubeadmcontrolplanes", True,
+     ("v1beta1", "v1beta2"), "v1beta2"),
+    ("bootstrap.cluster.x-k8s.io", "KubeadmConfigTemplate", "kubeadmconfigtemplates", True,
+     ("v1beta1", "v1beta2"), "v1beta2"),
+    ("addons.cluster.x-k8s.io", "ClusterResourceSet", "clusterresourcesets", True, ("v1beta1", "v1beta2"), "v1beta2"),
+    ("addons.cluster.x-k8s.io", "HelmChartProxy", "helmchartproxies", True, ("v1alpha1",), "v1alpha1"),
+    ("infrastructure.cluster.x-k8s.io", "OCICluster", "ociclusters", True, ("v1beta1", "v1beta2"), "v1beta2"),
+    ("infrastructure.cluster.x-k8s.io", "OCIClusterIdentity", "ociclusteridentities", True,
+     ("v1beta1", "v1beta2"), "v1beta2"),
+    ("infrastructure.cluster.x-k8s.io", "OCIMachineTemplate", "ocimachinetemplates", True,
+     ("v1beta1", "v1beta2"), "v1beta2"),
+    ("infrastructure.cluster.x-k8s.io", "OCIManagedCluster", "ocimanagedclusters", True,
+     ("v1beta1", "v1beta2"), "v1beta2"),
+    ("infrastructure.cluster.x-k8s.io", "OCIManagedControlPlane", "ocimanagedcontrolplanes", True,
+     ("v1beta1", "v1beta2"), "v1beta2"),
+    ("infrastructure.cluster.x-k8s.io", "OCIManagedMachinePool", "ocimanagedmachinepools", True,
+     ("v1beta1", "v1beta2"), "v1beta2"),
+    ("operator.cluster.x-k8s.io", "CoreProvider", "coreproviders", True, ("v1alpha2",), "v1alpha2"),
+    ("operator.cluster.x-k8s.io", "BootstrapProvider", "bootstrapproviders", True, ("v1alpha2",), "v1alpha2"),
+    ("operator.cluster.x-k8s.io", "ControlPlaneProvider", "controlplaneproviders", True, ("v1alpha2",), "v1alpha2"),
+    ("operator.cluster.x-k8s.io", "InfrastructureProvider", "infrastructureproviders", True,
+     ("v1alpha2",), "v1alpha2"),
+    ("operator.cluster.x-k8s.io", "AddonProvider", "addonproviders", True, ("v1alpha2",), "v1alpha2"),
+)
+
+
+def schemaless_crd(group: str, kind: str, plural: str, namespaced: bool, versions: tuple[str, ...],
+                   storage: str) -> dict[str, Any]:
+    """A CRD that accepts any object of the kind (no schema), with a status subresource."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group, "scope": "Namespaced" if namespaced else "Cluster",
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": f"{kind}List"},
+            "versions": [{"name": v, "served": True, "storage": v == storage, "subresources": {"status": {}},
+                          "schema": {"openAPIV3Schema": {"type": "object",
+                                                         "x-kubernetes-preserve-unknown-fields": True}}}
+                         for v in versions],
+        },
+    }
+
+
+# --- the process itself ------------------------------------------------------------------------------
+def serve(state_dir: Path, crd_dir: Path | None, step_seconds: float) -> int:
+    from kubemu import KubeServer
+    from kubemu.capi_sim import CapiSimulator
+
+    have_crds = crd_dir is not None and crd_dir.is_dir() and any(crd_dir.glob("*.yaml"))
+    hub = KubeServer(name="hub", crd_dir=crd_dir if have_crds else None, tls=True, port=0)
+    hub.start()
+    if not have_crds:
+        log.warning("CRD folder %s not found: registering the collection's kinds without schemas "
+                    "(objects are not validated)", crd_dir)
+        for kind in SCHEMALESS_KINDS:
+            hub.create(schemaless_crd(*kind))
+
+    def workload_server(name: str) -> Any:
+        server = KubeServer(name=name, crd_dir=None, tls=True, port=0)
+        server.start()
+        return server
+
+    sim = CapiSimulator(hub, workload_server, step_seconds=step_seconds).start()
+    hub.write_kubeconfig(state_dir / "hub.kubeconfig")
+    (state_dir / "sandbox.json").write_text(json.dumps({"pid": os.getpid(), "hub_url": hub.url}))
+    log.info("sandbox up: hub at %s", hub.url)
+
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    stopping.wait()
+    log.info("sandbox stopping")
+    sim.stop()
+    hub.stop()
+    (state_dir / "sandbox.json").unlink(missing_ok=True)
+    return 0
+
+
+# --- the commands ------------------------------------------------------------------------------------
+def _running(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        info = json.loads((state_dir / "sandbox.json").read_text())
+        os.kill(info["pid"], 0)
+    except (OSError, ValueError, KeyError):
+        return None
+    return info
+
+
+def status(state_dir: Path) -> dict[str, Any]:
+    info = _running(state_dir)
+    if info is None:
+        return {"state": "absent"}
+    return {"state": "running", "pid": info["pid"], "hub_url": info["hub_url"],
+            "hub_kubeconfig": str(state_dir / "hub.kubeconfig")}
+
+
+def up(state_dir: Path, crd_dir: Path | None, step_seconds: float, *, timeout: float = 60) -> dict[str, Any]:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    current = status(state_dir)
+    if current["state"] == "running":
+        return {**current, "state": "reused"}
+    (state_dir / "sandbox.json").unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "kubemu.sandbox", "serve", "--state-dir", str(state_dir),
+           "--step-seconds", str(step_seconds)]
+    if crd_dir is not None:
+        cmd += ["--crd-dir", str(crd_dir)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+                                                       os.environ.get("PYTHONPATH", "")])}
+    with open(state_dir / "sandbox.log", "ab") as logfile:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile, env=env,
+                                start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the sandbox exited with {proc.returncode}; see {state_dir / 'sandbox.log'}")
+        current = status(state_dir)
+        if current["state"] == "running":
+            return {**current, "state": "started"}
+        time.sleep(0.1)
+    proc.terminate()
+    raise RuntimeError(f"the sandbox did not start within {timeout:.0f}s; see {state_dir / 'sandbox.log'}")
+
+
+def down(state_dir: Path, *, timeout: float = 30) -> dict[str, Any]:
+    info = _running(state_dir)
+    if info is None:
+        return {"state": "absent"}
+    os.kill(info["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(info["pid"], 0)
+        except OSError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(info["pid"], signal.SIGKILL)
+    for name in ("sandbox.json", "hub.kubeconfig"):
+        (state_dir / name).unlink(missing_ok=True)
+    return {"state": "stopped", "pid": info["pid"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kubemu.sandbox", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["up", "down", "status", "serve"])
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--crd-dir", type=Path)
+    parser.add_argument("--step-seconds", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    state_dir = args.state_dir.resolve()
+    if args.command == "serve":
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        return serve(state_dir, args.crd_dir, args.step_seconds)
+    try:
+        result = {"up": lambda: up(state_dir, args.crd_dir, args.step_seconds),
+                  "down": lambda: down(state_dir), "status": lambda: status(state_dir)}[args.command]()
+    except RuntimeError as e:
+        print(json.dumps({"state": "failed", "msg": str(e)}))
+        return 1
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Role kyverno_policies against the emulated hub: apply, idempotence, check mode, bad input."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CRD_DIR
+from tests.helpers.ansible import run_playbook
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PLAYBOOK = "playbooks/kyverno_policies.yml"
+POLICY = "multicluster-gitops-register-capi-clusters"
+RBAC = "multicluster-gitops-kyverno-registration"
+# No Kyverno runs against the emulated hub, so nothing sets the policy's Ready condition.
+HOSTVARS = {"kyverno_policies_wait_ready": False}
+
+
+@pytest.fixture
+def hub(kube_server_factory, tmp_path: Path):
+    if not (CRD_DIR / "kyverno.io_clusterpolicies.yaml").exists():
+        pytest.skip(f"Kyverno CRD not found in {CRD_DIR} (set MCG_CRD_DIR)")
+    server = kube_server_factory("hub", crd_dir=CRD_DIR)
+    server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}})
+    return server, server.write_kubeconfig(tmp_path / "hub.kubeconfig")
+
+
+def _objects(server) -> dict[str, dict | None]:
+    return {
+        "policy": server.get("kyverno.io/v1", "ClusterPolicy", POLICY),
+        "role": server.get("rbac.authorization.k8s.io/v1", "Role", RBAC, "argocd"),
+        "binding": server.get("rbac.authorization.k8s.io/v1", "RoleBinding", RBAC, "argocd"),
+        "capi": server.get("rbac.authorization.k8s.io/v1", "ClusterRole", f"{RBAC}:capi-clusters"),
+        "secrets": server.get("rbac.authorization.k8s.io/v1", "ClusterRole", f"{RBAC}:kubeconfig-secrets"),
+    }
+
+
+def test_apply_then_idempotent(hub, tmp_path: Path) -> None:
+    server, kubeconfig = hub
+    first = run_playbook(tmp_path / "1", PLAYBOOK, kubeconfig=kubeconfig, hostvars=HOSTVARS)
+    assert first.rc == 0, first.stdout
+    assert first.changed() == 1, first.stdout  # the task applying the RBAC and the policy
+    assert "Skipped the Kyverno chart 3.7.2" in first.stdout
+    objects = _objects(server)
+    assert all(objects.values()), {k: v is not None for k, v in objects.items()}
+    rule = objects["policy"]["spec"]["rules"][0]
+    assert rule["generate"]["synchronize"] is True and rule["generate"]["namespace"] == "argocd"
+    # the hub's own API URL (from mcg_hub_kubeconfig) is in the never-register list
+    hub_urls = [c for c in rule["preconditions"]["all"] if c["operator"] == "AnyNotIn"][0]["value"]
+    assert server.url.lower().rstrip("/") in hub_urls
+
+    second = run_playbook(tmp_path / "2", PLAYBOOK, kubeconfig=kubeconfig, hostvars=HOSTVARS)
+    assert second.rc == 0, second.stdout
+    assert second.changed() == 0, second.stdout
+
+
+def test_check_mode_changes_nothing(hub, tmp_path: Path) -> None:
+    server, kubeconfig = hub
+    result = run_playbook(tmp_path, PLAYBOOK, kubeconfig=kubeconfig, hostvars=HOSTVARS, check=True, diff=True)
+    assert result.rc == 0, result.stdout
+    assert result.changed() == 1, result.stdout  # reports what a real run would change
+    assert not any(_objects(server).values()), "check mode wrote to the hub"
+
+
+def test_bad_variable_fails_in_preflight(hub, tmp_path: Path) -> None:
+    server, kubeconfig = hub
+    result = run_playbook(tmp_path, PLAYBOOK, kubeconfig=kubeconfig,
+                          hostvars={**HOSTVARS, "kyverno_policies_argocd_namespace": "Argo_CD"})
+    assert result.rc != 0
+    assert "kyverno_policies_argocd_namespace" in result.stdout and "Argo_CD" in result.stdout
+    assert "Check kyverno_policies_argocd_namespace" in result.stdout
+    assert not any(_objects(server).values()), "a failed preflight must not change the hub"

@@ -1,0 +1,239 @@
+"""A small Kyverno policy evaluator for tests: Kyverno's JMESPath functions and ``{{ }}`` substitution.
+
+Only what the registration policy uses, with Kyverno's semantics (kyverno/kyverno
+``pkg/engine/jmespath/functions.go`` and go-jmespath):
+
+* ``to_string`` is Go's ``json.Marshal`` for non-strings: sorted keys, no spaces, ``<``, ``>``, ``&``,
+  U+2028 and U+2029 escaped, other characters written as UTF-8 (Python's ``json.dumps`` defaults differ);
+* ``base64_decode``/``base64_encode`` (standard alphabet, padding required), ``parse_yaml``, ``sha256``
+  (lower-case hex of the UTF-8 bytes), ``truncate`` (first n characters), ``regex_replace_all``, ``lookup``,
+  ``items`` (keys sorted), ``object_from_lists``, ``to_lower``;
+* variable substitution: innermost ``{{ }}`` first; a value that is exactly one ``{{ expr }}`` keeps the
+  JSON type of the result, otherwise results are written into the string;
+* context entries in order: ``variable`` (``jmesPath`` over the whole context, ``default`` for null) and
+  ``apiCall`` (a test-supplied ``api(url_path)`` returning the object or raising :class:`NotFound`);
+* preconditions ``all``/``any`` with ``Equals``, ``NotEquals``, ``AnyIn``, ``AnyNotIn``.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import hashlib
+import json
+import re
+from typing import Any, Callable
+
+import jmespath
+import yaml
+from jmespath import functions
+
+__all__ = ["NotFound", "KyvernoFunctions", "search", "go_json", "substitute", "evaluate_rule", "RuleResult"]
+
+
+class NotFound(Exception):
+    """An apiCall target does not exist (HTTP 404)."""
+
+
+def go_json(value: Any) -> str:
+    """Go's json.Marshal of a decoded JSON value."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return text
+
+
+def _go_repl(repl: str) -> str:
+    """Go regexp template ($1, ${1}, ${name}) to Python's re.sub template."""
+    out = repl.replace("\\", "\\\\")
+    out = re.sub(r"\$\{(\w+)\}", r"\\g<\1>", out)
+    return re.sub(r"\$(\d+)", r"\\g<\1>", out)
+
+
+def _scalar_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return format(value, "g") if isinstance(value, float) and not value.is_integer() else str(int(value))
+    if isinstance(value, str):
+        return value
+    raise jmespath.exceptions.JMESPathTypeError("regex_replace_all", value, type(value).__name__, ["string", "number"])
+
+
+class KyvernoFunctions(functions.Functions):
+    """Kyverno's custom JMESPath functions used by the collection's policies."""
+
+    @functions.signature({"types": ["string"]})
+    def _func_base64_decode(self, value: str) -> str:
+        try:
+            return base64.b64decode(value, validate=True).decode()
+        except (binascii.Error, ValueError) as e:
+            raise ValueError(f"base64_decode: {e}") from e
+
+    @functions.signature({"types": ["string"]})
+    def _func_base64_encode(self, value: str) -> str:
+        return base64.b64encode(value.encode()).decode()
+
+    @functions.signature({"types": ["string"]})
+    def _func_parse_yaml(self, value: str) -> Any:
+        return yaml.safe_load(value)
+
+    @functions.signature({"types": ["string"]})
+    def _func_parse_json(self, value: str) -> Any:
+        return json.loads(value)
+
+    @functions.signature({"types": ["string"]})
+    def _func_sha256(self, value: str) -> str:
+        return hashlib.sha256(value.encode()).hexdigest()
+
+    @functions.signature({"types": ["string"]}, {"types": ["number"]})
+    def _func_truncate(self, value: str, length: float) -> str:
+        return value[: max(0, int(length))]
+
+    @functions.signature({"types": ["string"]}, {"types": ["string", "number"]}, {"types": ["string", "number"]})
+    def _func_regex_replace_all(self, regex: str, src: Any, repl: Any) -> str:
+        return re.sub(regex, _go_repl(_scalar_string(repl)), _scalar_string(src))
+
+    @functions.signature({"types": ["string"]})
+    def _func_to_lower(self, value: str) -> str:
+        return value.lower()
+
+    @functions.signature({"types": ["object", "array"]}, {"types": ["string", "number"]})
+    def _func_lookup(self, collection: Any, key: Any) -> Any:
+        if isinstance(collection, dict):
+            if not isinstance(key, str):
+                raise jmespath.exceptions.JMESPathTypeError("lookup", key, type(key).__name__, ["string"])
+            return collection.get(key)
+        if not isinstance(key, (int, float)) or int(key) != key:
+            raise jmespath.exceptions.JMESPathTypeError("lookup", key, type(key).__name__, ["number"])
+        index = int(key)
+        return collection[index] if 0 <= index < len(collection) else None
+
+    @functions.signature({"types": ["object", "array"]}, {"types": ["string"]}, {"types": ["string"]})
+    def _func_items(self, collection: Any, key_name: str, value_name: str) -> list[dict[str, Any]]:
+        if isinstance(collection, dict):
+            return [{key_name: k, value_name: collection[k]} for k in sorted(collection)]
+        return [{key_name: float(i), value_name: v} for i, v in enumerate(collection)]
+
+    @functions.signature({"types": ["array"]}, {"types": ["array"]})
+    def _func_object_from_lists(self, keys: list[Any], values: list[Any]) -> dict[str, Any]:
+        return {_scalar_string(k): (values[i] if i < len(values) else None) for i, k in enumerate(keys)}
+
+    @functions.signature({"types": []})
+    def _func_to_string(self, value: Any) -> str:
+        return value if isinstance(value, str) else go_json(value)
+
+
+_OPTIONS = jmespath.Options(custom_functions=KyvernoFunctions())
+
+
+def search(expression: str, data: Any) -> Any:
+    """Evaluate one JMESPath expression with Kyverno's functions."""
+    return jmespath.search(expression, data, options=_OPTIONS)
+
+
+# Kyverno's variable pattern: {{ ... }} whose content has no braces except single-brace groups.
+_VARIABLE = re.compile(r"(^|[^\\])(\{\{((?:\{[^{}]*\}|[^{}])*)\}\})")
+
+
+def _substitute_string(text: str, context: dict[str, Any]) -> Any:
+    for _ in range(32):
+        match = _VARIABLE.search(text)
+        if match is None:
+            return text
+        value = search(match.group(3).strip(), context)
+        if value is None:
+            raise KeyError(f"variable substitution failed: {match.group(2)} resolved to null")
+        if match.start(2) == 0 and match.end(2) == len(text):
+            return value
+        rendered = value if isinstance(value, str) else go_json(value)
+        text = text[: match.start(2)] + rendered + text[match.end(2):]
+    raise ValueError(f"too deeply nested variables in {text!r}")
+
+
+def substitute(node: Any, context: dict[str, Any]) -> Any:
+    """Substitute every {{ }} in a policy fragment."""
+    if isinstance(node, str):
+        return _substitute_string(node, context)
+    if isinstance(node, list):
+        return [substitute(v, context) for v in node]
+    if isinstance(node, dict):
+        return {k: substitute(v, context) for k, v in node.items()}
+    return node
+
+
+def _load_context(entries: list[dict[str, Any]], context: dict[str, Any], api: Callable[[str], Any]) -> None:
+    for entry in entries:
+        name = entry["name"]
+        if "variable" in entry:
+            spec = entry["variable"]
+            value = substitute(copy.deepcopy(spec["value"]), context) if "value" in spec else None
+            if spec.get("jmesPath"):
+                source = value if "value" in spec else context
+                value = search(substitute(spec["jmesPath"], context), source)
+            if value is None and "default" in spec:
+                value = copy.deepcopy(spec["default"])
+        elif "apiCall" in entry:
+            spec = entry["apiCall"]
+            try:
+                value = api(substitute(spec["urlPath"], context))
+                if spec.get("jmesPath"):
+                    value = search(spec["jmesPath"], value)
+            except NotFound:
+                if "default" not in spec:
+                    raise
+                value = copy.deepcopy(spec["default"])
+        else:
+            raise NotImplementedError(f"context entry {name}: only variable and apiCall are emulated")
+        context[name] = value
+
+
+def _condition(cond: dict[str, Any], context: dict[str, Any]) -> bool:
+    key, value, op = substitute(cond["key"], context), substitute(cond.get("value"), context), cond["operator"]
+    if op == "Equals":
+        return key == value
+    if op == "NotEquals":
+        return key != value
+    keys = key if isinstance(key, list) else [key]
+    if op == "AnyIn":
+        return any(k in value for k in keys)
+    if op == "AnyNotIn":
+        return any(k not in value for k in keys)
+    raise NotImplementedError(f"precondition operator {op}")
+
+
+def _preconditions(pre: dict[str, Any] | None, context: dict[str, Any]) -> bool:
+    if not pre:
+        return True
+    ok_all = all(_condition(c, context) for c in pre.get("all", []))
+    ok_any = not pre.get("any") or any(_condition(c, context) for c in pre["any"])
+    return ok_all and ok_any
+
+
+class RuleResult:
+    """What a generate rule did for one trigger: skipped, or the resource it generates."""
+
+    def __init__(self, applied: bool, resource: dict[str, Any] | None, context: dict[str, Any]) -> None:
+        self.applied = applied
+        self.resource = resource
+        self.context = context
+
+
+def evaluate_rule(rule: dict[str, Any], trigger: dict[str, Any], api: Callable[[str], Any], *,
+                  operation: str = "CREATE") -> RuleResult:
+    """Evaluate a generate rule for a trigger object, as Kyverno's background controller would."""
+    meta = trigger.get("metadata") or {}
+    context: dict[str, Any] = {"request": {"object": trigger, "namespace": meta.get("namespace"),
+                                           "name": meta.get("name"), "operation": operation}}
+    _load_context(rule.get("context", []), context, api)
+    if not _preconditions(rule.get("preconditions"), context):
+        return RuleResult(False, None, context)
+    gen = rule["generate"]
+    resource = copy.deepcopy(substitute(gen.get("data", {}), context))
+    resource["apiVersion"] = gen["apiVersion"]
+    resource["kind"] = gen["kind"]
+    resource.setdefault("metadata", {})
+    resource["metadata"]["name"] = substitute(gen["name"], context)
+    resource["metadata"]["namespace"] = substitute(gen["namespace"], context)
+    return RuleResult(True, resource, context)

@@ -1,0 +1,138 @@
+#!/usr/bin/python
+# Copyright: multicluster.gitops contributors
+# Apache License 2.0 (see LICENSE)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: oci_oke_kubeconfig
+short_description: Write an OKE cluster's kubeconfig with a token command that exists on this host
+version_added: 0.1.0
+description:
+  - Asks OKE for the cluster's kubeconfig (token version 2.0.0) and writes it to O(dest) with mode 0600.
+  - OKE kubeconfigs authenticate through an exec plugin. With O(token_generator=auto) the module keeps
+    the C(oci) CLI (package C(oci-cli)) when it is on PATH; otherwise it writes the collection's own token
+    generator (C(oke-token.py), needs only the C(oci) SDK) to O(token_script) and points the kubeconfig at it,
+    run by the Python that runs this module.
+  - The token command gets the same profile, config file or principal as the module, so later plays and
+    kubectl authenticate as the module did.
+author: multicluster.gitops maintainers
+extends_documentation_fragment:
+  - multicluster.gitops.oci_auth
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+options:
+  cluster_id:
+    description: OCID of the cluster.
+    type: str
+    required: true
+  dest:
+    description: Path of the kubeconfig file to write.
+    type: path
+    required: true
+  state:
+    description: V(absent) removes O(dest).
+    type: str
+    choices: [present, absent]
+    default: present
+  endpoint:
+    description: Which API endpoint the kubeconfig targets.
+    type: str
+    choices: [PUBLIC_ENDPOINT, PRIVATE_ENDPOINT, VCN_HOSTNAME, LEGACY_KUBERNETES]
+    default: PUBLIC_ENDPOINT
+  context_name:
+    description: Rename the kubeconfig's context (default keeps OKE's name).
+    type: str
+  token_generator:
+    description:
+      - V(oci_cli) uses the C(oci) command (fails when it is not on PATH); V(collection) writes and uses
+        O(token_script); V(auto) prefers the CLI.
+    type: str
+    choices: [auto, oci_cli, collection]
+    default: auto
+  token_script:
+    description: Where the collection's token generator is written; default C(oke-token.py) next to O(dest).
+    type: path
+"""
+
+EXAMPLES = r"""
+- name: Kubeconfig of the hub for the next plays
+  multicluster.gitops.oci_oke_kubeconfig:
+    cluster_id: "{{ hub.cluster.id }}"
+    dest: "{{ playbook_dir }}/../.cache/hub.kubeconfig"
+  register: kc
+"""
+
+RETURN = r"""
+dest:
+  description: Path of the kubeconfig.
+  returned: always
+  type: str
+server:
+  description: URL of the API server in the kubeconfig.
+  returned: success and state is present
+  type: str
+context:
+  description: Current context of the kubeconfig.
+  returned: success and state is present
+  type: str
+token_generator:
+  description: V(oci_cli) or V(collection), the token command the kubeconfig uses.
+  returned: success and state is present
+  type: str
+token_command:
+  description: Command and leading arguments of the exec plugin.
+  returned: success and state is present
+  type: list
+  elements: str
+"""
+
+import inspect
+import sys
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.multicluster.gitops.plugins.module_utils import _oci_token
+from ansible_collections.multicluster.gitops.plugins.module_utils._oci_client import oci_client
+from ansible_collections.multicluster.gitops.plugins.module_utils._oci_module import (
+    oci_argument_spec,
+    run_oci_module,
+)
+from ansible_collections.multicluster.gitops.plugins.module_utils._oci_oke import reconcile_kubeconfig
+
+
+def argspec() -> dict:
+    return oci_argument_spec({
+        "cluster_id": {"type": "str", "required": True},
+        "dest": {"type": "path", "required": True},
+        "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+        "endpoint": {"type": "str", "default": "PUBLIC_ENDPOINT",
+                     "choices": ["PUBLIC_ENDPOINT", "PRIVATE_ENDPOINT", "VCN_HOSTNAME", "LEGACY_KUBERNETES"]},
+        "context_name": {"type": "str"},
+        "token_generator": {"type": "str", "default": "auto", "choices": ["auto", "oci_cli", "collection"]},
+        "token_script": {"type": "path"},
+    })
+
+
+def _token_script_source() -> bytes:
+    """The token generator's source, read through its loader (a file, or the module's zip payload)."""
+    return inspect.getsource(_oci_token).encode()
+
+
+def _backend(module: AnsibleModule) -> dict:
+    import oci
+
+    client = oci_client(oci.container_engine.ContainerEngineClient, module.params)
+    return reconcile_kubeconfig(client, module.params, check_mode=module.check_mode,
+                                script_source=_token_script_source(), python=sys.executable)
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
+    run_oci_module(module, _backend)
+
+
+if __name__ == "__main__":
+    main()

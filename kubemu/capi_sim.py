@@ -120,7 +120,7 @@ class CapiSimulator:
     def _cluster_version(self) -> str | None:
         if self._version is None:
             for version in ("v1beta2", "v1beta1"):
-                if self.hub.registry_has(GROUP, version, "clusters"):
+                if self.hub.serves(f"{GROUP}/{version}", "Cluster"):
                     self._version = version
                     break
         return self._version
@@ -130,7 +130,7 @@ class CapiSimulator:
         if version is None:
             return
         seen = set()
-        for cluster in self.hub.list_objects(f"{GROUP}/{version}", "Cluster"):
+        for cluster in self.hub.list(f"{GROUP}/{version}", "Cluster"):
             meta = cluster["metadata"]
             key = (meta.get("namespace", "default"), meta["name"])
             seen.add(key)

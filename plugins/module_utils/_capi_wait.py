@@ -1,0 +1,418 @@
+# Copyright: multicluster.gitops contributors
+# Apache License 2.0 (see LICENSE)
+"""Wait for Cluster API Clusters with one LIST and one watch per kind (Clusters, Secrets).
+
+Each kind is listed once, then watched from the LIST's resourceVersion in a thread that keeps a
+local copy up to date, like client-go's reflector: a stream that ends or drops is resumed from the
+last resourceVersion seen (bookmarks included); ``410 Gone`` (history compacted) re-lists. The
+caller's thread sleeps on a condition variable and evaluates every target after each change, so
+the wait costs a constant number of requests however many clusters it covers and returns as soon as
+the last one is ready or any one fails.
+
+``wait_for_clusters`` either waits until the end (``known=None``) or, for progress reporting, returns
+as soon as any cluster's summary differs from ``known`` (the action plugin calls it round after round
+and prints what changed).
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ansible_collections.multicluster.gitops.plugins.module_utils._capi_status import (
+    ClusterView, describe, display_names, interpret, reached, summary,
+)
+from ansible_collections.multicluster.gitops.plugins.module_utils._errors import (
+    ApiError, CollectionError, InvalidInput, ResourceTimeout,
+)
+from ansible_collections.multicluster.gitops.plugins.module_utils._k8s_client import SECRET, KubeClient, Resource
+
+__all__ = ["ClusterFailed", "WaitSpec", "cluster_resource", "wait_for_clusters", "spec_from_params", "run",
+           "public_result"]
+
+CAPI_GROUP = "cluster.x-k8s.io"
+# Longest single watch request; the stream is resumed from its last resourceVersion afterwards.
+_WATCH_SECONDS = 300
+_MAX_CONSECUTIVE_ERRORS = 5
+# A progress round that saw a change waits until the API is quiet this long (at most _SETTLE_MAX) before
+# returning, so the writes of one reconcile (a Secret and the status) are shown together.
+_SETTLE_QUIET = 0.2
+_SETTLE_MAX = 1.0
+
+
+class ClusterFailed(CollectionError):
+    """At least one cluster failed, or was deleted, during the wait. `result` holds every cluster's state."""
+
+    def __init__(self, msg: str, *, result: Any = None) -> None:
+        super().__init__(msg, result=result)
+        self.result = result
+
+
+@dataclass
+class WaitSpec:
+    """What to wait for. ``names`` are 'namespace/name' keys; empty with ``label_selector`` set means
+    every Cluster matching it (in ``namespace`` or across namespaces)."""
+
+    names: list[str] = field(default_factory=list)
+    namespace: str | None = None
+    label_selector: str | None = None
+    wait_for: str = "available"
+    timeout: float = 1800.0
+    fail_fast: bool = True
+    check_mode: bool = False
+    # Progress rounds: summaries already shown, seconds spent in earlier rounds, when each became ready.
+    known: dict[str, str] | None = None
+    elapsed: float = 0.0
+    ready_at: dict[str, float] = field(default_factory=dict)
+    # Keys seen as existing at some point: one missing later was deleted during the wait.
+    seen: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.seen.update(k for k, s in (self.known or {}).items() if s != "absent")
+        self.seen.update(self.ready_at)
+
+    @property
+    def scope(self) -> str | None:
+        """The one namespace to list and watch, or None for all namespaces."""
+        if self.names:
+            namespaces = {k.split("/", 1)[0] for k in self.names}
+            return namespaces.pop() if len(namespaces) == 1 else None
+        return self.namespace
+
+
+def cluster_resource(client: KubeClient, api_version: str | None = None) -> Resource:
+    """The Cluster resource at the server's preferred version of cluster.x-k8s.io (one GET)."""
+    if api_version:
+        return Resource(CAPI_GROUP, api_version.rsplit("/", 1)[-1], "clusters", "Cluster")
+    try:
+        group = client.request("GET", f"/apis/{CAPI_GROUP}")
+    except ApiError as e:
+        if e.status == 404:
+            raise InvalidInput(f"{client.host} serves no {CAPI_GROUP} API group: install Cluster API (the core "
+                               "provider) on this cluster, or point the module at the management cluster") from e
+        raise
+    version = ((group or {}).get("preferredVersion") or {}).get("version")
+    if not version:
+        raise ApiError(f"GET /apis/{CAPI_GROUP} returned no preferredVersion: {group!r}")
+    return Resource(CAPI_GROUP, version, "clusters", "Cluster")
+
+
+def _key(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
+
+
+class _Store:
+    """The latest objects seen, shared between watch threads and the waiting thread."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.clusters: dict[str, dict[str, Any]] = {}
+        self.secrets: set[str] = set()
+        self.generation = 0
+        self.error: Exception | None = None
+
+    def replace(self, kind: str, items: list[dict[str, Any]]) -> None:
+        with self.cond:
+            if kind == "clusters":
+                self.clusters = {_key(o): o for o in items}
+            else:
+                self.secrets = {_key(o) for o in items}
+            self._changed()
+
+    def apply(self, kind: str, etype: str, obj: dict[str, Any]) -> None:
+        key = _key(obj)
+        with self.cond:
+            if kind == "clusters":
+                if etype == "DELETED":
+                    self.clusters.pop(key, None)
+                else:
+                    self.clusters[key] = obj
+            elif etype == "DELETED":
+                self.secrets.discard(key)
+            else:
+                self.secrets.add(key)
+            self._changed()
+
+    def fail(self, error: Exception) -> None:
+        with self.cond:
+            self.error = error
+            self._changed()
+
+    def _changed(self) -> None:
+        self.generation += 1
+        self.cond.notify_all()
+
+
+class _Reflector(threading.Thread):
+    """Keeps one kind of `_Store` current: LIST, then watch from its resourceVersion, resume, re-list on 410."""
+
+    def __init__(self, client: KubeClient, res: Resource, kind: str, store: _Store, *, namespace: str | None,
+                 label_selector: str | None, resource_version: str | None, stop: threading.Event,
+                 deadline: float) -> None:
+        super().__init__(name=f"capi-wait-{kind}", daemon=True)
+        self.client, self.res, self.kind, self.store = client, res, kind, store
+        self.namespace, self.label_selector = namespace, label_selector
+        self.rv = resource_version
+        self.stop, self.deadline = stop, deadline
+        self.relists = 0
+        self.resumes = 0
+
+    def list(self) -> None:
+        data = self.client.list(self.res, self.namespace, label_selector=self.label_selector)
+        self.rv = (data.get("metadata") or {}).get("resourceVersion")
+        self.store.replace(self.kind, data.get("items") or [])
+
+    def run(self) -> None:
+        errors = 0
+        while not self.stop.is_set():
+            try:
+                if self.rv is None:
+                    self.relists += 1
+                    self.list()
+                if self._watch_once():
+                    errors = 0
+            except ApiError as e:
+                if e.status == 410:
+                    self.rv = None
+                    continue
+                errors += 1
+                if errors >= _MAX_CONSECUTIVE_ERRORS:
+                    self.store.fail(e)
+                    return
+                self.stop.wait(min(0.2 * 2 ** errors, 5))
+            except Exception as e:  # a dropped stream surfaces as urllib3/http.client errors
+                errors += 1
+                if errors >= _MAX_CONSECUTIVE_ERRORS:
+                    self.store.fail(ApiError(f"watching {self.res.plural} on {self.client.host} failed: {e}",
+                                             reason=type(e).__name__))
+                    return
+                self.stop.wait(min(0.2 * 2 ** errors, 5))
+
+    def _watch_once(self) -> bool:
+        """One watch request; True when it delivered at least one event."""
+        remaining = self.deadline - time.monotonic()
+        seconds = max(1, min(_WATCH_SECONDS, math.ceil(remaining) + 1))
+        got = False
+        for event in self.client.watch(self.res, self.namespace, resource_version=self.rv,
+                                       label_selector=self.label_selector, timeout_seconds=seconds):
+            got = True
+            etype, obj = event.get("type"), event.get("object") or {}
+            if etype == "ERROR":
+                if obj.get("code") == 410:
+                    self.rv = None
+                    return got
+                raise ApiError(f"watch {self.res.plural}: {obj.get('message')}", status=obj.get("code"),
+                               reason=obj.get("reason"), body=obj)
+            rv = (obj.get("metadata") or {}).get("resourceVersion")
+            if rv:
+                self.rv = rv
+            if etype in ("ADDED", "MODIFIED", "DELETED"):
+                self.store.apply(self.kind, etype, obj)
+            if self.stop.is_set():
+                return got
+        self.resumes += 1
+        return got
+
+
+@dataclass
+class _Evaluation:
+    clusters: list[dict[str, Any]]
+    summaries: dict[str, str]
+    ready: list[str]
+    failed: list[str]
+    pending: list[str]
+    lines: dict[str, str]
+
+
+def _targets(spec: WaitSpec, store: _Store) -> list[str]:
+    if spec.names:
+        return list(spec.names)
+    return sorted(set(store.clusters) | spec.seen)
+
+
+def _evaluate(spec: WaitSpec, store: _Store, elapsed: float) -> _Evaluation:
+    with store.cond:
+        objs = dict(store.clusters)
+        secrets = set(store.secrets)
+    keys = _targets(spec, store)
+    labels = display_names(keys)
+    ev = _Evaluation([], {}, [], [], [], {})
+    for key in keys:
+        ns, name = key.split("/", 1)
+        obj = objs.get(key)
+        view: ClusterView | None = interpret(obj, fail_fast=spec.fail_fast) if obj else None
+        secret_name = f"{name}-kubeconfig"
+        secret_found = f"{ns}/{secret_name}" in secrets
+        deleted = view is None and key in spec.seen
+        if view is not None:
+            spec.seen.add(key)
+        ev.summaries[key] = "deleted" if deleted else summary(view, secret_found=secret_found)
+        if view is not None and reached(view, spec.wait_for) and secret_found and not view.deleting:
+            state = "ready"
+            spec.ready_at.setdefault(key, round(elapsed, 3))
+            ev.ready.append(key)
+        elif deleted or (view is not None and (view.terminal or view.deleting)):
+            state = "deleted" if deleted else "failed"
+            ev.failed.append(key)
+        else:
+            state = "waiting" if view is not None else "not_found"
+            ev.pending.append(key)
+        ev.lines[key] = describe(labels[key], view, wait_for=spec.wait_for, secret_name=secret_name,
+                                 secret_found=secret_found, deleted=deleted)
+        ev.clusters.append(_result(ns, name, view, state=state, secret_name=secret_name, secret_found=secret_found,
+                                   seconds=spec.ready_at.get(key, round(elapsed, 3)), obj=obj))
+    return ev
+
+
+def _result(ns: str, name: str, view: ClusterView | None, *, state: str, secret_name: str, secret_found: bool,
+            seconds: float, obj: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": ns,
+        "api_version": (obj or {}).get("apiVersion"),
+        "state": state,
+        "ready": state == "ready",
+        "phase": view.phase if view else None,
+        "conditions": [c.as_dict() for c in view.conditions] if view else [],
+        "control_plane_endpoint": view.endpoint if view else None,
+        "kubeconfig_secret": secret_name,
+        "kubeconfig_secret_found": secret_found,
+        "seconds_waited": seconds,
+    }
+
+
+def _outcome(spec: WaitSpec, ev: _Evaluation, *, elapsed: float, resource: Resource) -> dict[str, Any]:
+    return {
+        "clusters": ev.clusters,
+        "wait_for": spec.wait_for,
+        "api_version": resource.api_version,
+        "elapsed": round(elapsed, 3),
+        "ready": [k for k in ev.ready],
+        "pending": list(ev.pending),
+        "failed_clusters": list(ev.failed),
+        "summaries": ev.summaries,
+        "ready_at": dict(spec.ready_at),
+    }
+
+
+def _failure_message(spec: WaitSpec, ev: _Evaluation) -> str:
+    total = len(ev.summaries)
+    lines = [ev.lines[k] for k in ev.failed]
+    return (f"{len(ev.failed)} of {total} Cluster(s) cannot reach {spec.wait_for}: " + " | ".join(lines)
+            + ". Fix the cause shown (quota, image, network, credentials) and run again.")
+
+
+def _timeout_message(spec: WaitSpec, ev: _Evaluation, elapsed: float) -> str:
+    lines = [ev.lines[k] for k in ev.pending]
+    return (f"Timed out after {int(elapsed)}s waiting for {len(ev.pending)} of {len(ev.summaries)} Cluster(s) "
+            f"to reach {spec.wait_for}: " + " | ".join(lines)
+            + ". Look at the false conditions above, or raise 'timeout' if provisioning is just slow.")
+
+
+def _settle(store: _Store, *, until: float) -> None:
+    with store.cond:
+        while True:
+            generation = store.generation
+            quiet = min(_SETTLE_QUIET, until - time.monotonic())
+            if quiet <= 0 or not store.cond.wait_for(lambda: store.generation != generation, timeout=quiet):
+                return
+
+
+def wait_for_clusters(client: KubeClient, spec: WaitSpec, *, resource: Resource | None = None) -> dict[str, Any]:
+    """Wait as ``spec`` says. Returns the outcome dict with ``done`` (True when every cluster is ready);
+    raises ClusterFailed, ResourceTimeout (both with ``result``), ApiError or InvalidInput.
+
+    ``done`` is False only in check mode (nothing is waited for) or when ``spec.known`` is given and a
+    summary changed (a progress round ended)."""
+    started = time.monotonic()
+    res = resource or cluster_resource(client)
+    store = _Store()
+    scope = spec.scope
+    selector = None if spec.names else spec.label_selector
+    remaining = spec.timeout - spec.elapsed
+    deadline = started + max(remaining, 0)
+    stop = threading.Event()
+    reflectors = [
+        _Reflector(client, res, "clusters", store, namespace=scope, label_selector=selector, resource_version=None,
+                   stop=stop, deadline=deadline),
+        _Reflector(client, SECRET, "secrets", store, namespace=scope, label_selector=None, resource_version=None,
+                   stop=stop, deadline=deadline),
+    ]
+    for r in reflectors:
+        r.list()
+    try:
+        watching = settled = False
+        while True:
+            with store.cond:
+                if store.error is not None:
+                    raise store.error
+                seen_generation = store.generation
+            elapsed = spec.elapsed + time.monotonic() - started
+            ev = _evaluate(spec, store, elapsed)
+            out = _outcome(spec, ev, elapsed=elapsed, resource=res)
+            out["watch"] = {r.kind: {"relists": r.relists, "resumes": r.resumes} for r in reflectors}
+            if ev.failed:
+                raise ClusterFailed(_failure_message(spec, ev), result=out)
+            if not ev.pending:
+                return {**out, "done": True}
+            if spec.check_mode:
+                return {**out, "done": False}
+            if spec.known is not None and ev.summaries != spec.known:
+                if not settled and watching:
+                    settled = True
+                    _settle(store, until=min(deadline, time.monotonic() + _SETTLE_MAX))
+                    continue
+                return {**out, "done": False}
+            if time.monotonic() >= deadline:
+                raise ResourceTimeout(_timeout_message(spec, ev, elapsed), result=out)
+            if not watching:
+                watching = True
+                for r in reflectors:
+                    r.start()
+            with store.cond:
+                store.cond.wait_for(lambda: store.generation != seen_generation or store.error is not None,
+                                    timeout=max(deadline - time.monotonic(), 0))
+    finally:
+        stop.set()
+
+
+def spec_from_params(params: dict[str, Any], *, check_mode: bool = False) -> WaitSpec:
+    """A WaitSpec from the module's options (see plugins/modules/capi_cluster_wait.py)."""
+    namespace = params.get("namespace")
+    names: list[str] = []
+    if params.get("name"):
+        names = [f"{namespace or 'default'}/{params['name']}"]
+    for item in params.get("clusters") or []:
+        names.append(f"{item.get('namespace') or namespace or 'default'}/{item['name']}")
+    if len(set(names)) != len(names):
+        raise InvalidInput(f"'clusters' lists a cluster twice: {sorted(n for n in names if names.count(n) > 1)}")
+    rounds = params.get("session") is not None
+    session = params.get("session") or {}
+    return WaitSpec(names=names, namespace=namespace, label_selector=params.get("label_selector"),
+                    wait_for=params["wait_for"], timeout=float(params["timeout"]), fail_fast=params["fail_fast"],
+                    check_mode=check_mode, known=dict(session.get("known") or {}) if rounds else None,
+                    elapsed=float(session.get("elapsed") or 0.0), ready_at=dict(session.get("ready_at") or {}))
+
+
+def run(client: KubeClient, params: dict[str, Any], *, check_mode: bool = False) -> dict[str, Any]:
+    """The module's result (without ``changed``): the final state, or one progress round's state plus
+    the ``session`` to pass to the next round."""
+    spec = spec_from_params(params, check_mode=check_mode)
+    session = params.get("session") or {}
+    res = cluster_resource(client, session.get("api_version"))
+    out = wait_for_clusters(client, spec, resource=res)
+    result = public_result(out)
+    if not out["done"] and not check_mode:
+        result["waiting"] = True
+        result["session"] = {"api_version": res.api_version, "known": out["summaries"], "elapsed": out["elapsed"],
+                             "ready_at": out["ready_at"]}
+    return result
+
+
+def public_result(out: dict[str, Any] | None) -> dict[str, Any]:
+    """The documented return values from a wait outcome."""
+    out = out or {}
+    return {k: out[k] for k in ("clusters", "api_version", "wait_for", "elapsed") if k in out}

@@ -1,0 +1,247 @@
+"""capi_cluster_wait: options, the wait loop over a scripted client, and the progress lines of the action plugin."""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+from ansible_collections.multicluster.gitops.plugins.action.capi_cluster_wait import changes
+from ansible_collections.multicluster.gitops.plugins.doc_fragments import k8s_auth
+from ansible_collections.multicluster.gitops.plugins.module_utils._capi_wait import (
+    ClusterFailed, WaitSpec, cluster_resource, run, spec_from_params, wait_for_clusters,
+)
+from ansible_collections.multicluster.gitops.plugins.module_utils._errors import (
+    ApiError, InvalidInput, ResourceTimeout,
+)
+from ansible_collections.multicluster.gitops.plugins.module_utils._k8s_client import Resource
+from ansible_collections.multicluster.gitops.plugins.modules import capi_cluster_wait as module
+
+CLUSTERS = Resource("cluster.x-k8s.io", "v1beta2", "clusters", "Cluster")
+
+
+def obj(name: str, status: dict[str, Any], ns: str = "capi", rv: str = "1") -> dict[str, Any]:
+    return {"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
+            "metadata": {"name": name, "namespace": ns, "resourceVersion": rv}, "spec": {}, "status": status}
+
+
+def secret(name: str, ns: str = "capi") -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns, "resourceVersion": "1"}}
+
+
+READY = {"phase": "Provisioned", "initialization": {"infrastructureProvisioned": True, "controlPlaneInitialized": True},
+         "conditions": [{"type": t, "status": "True"} for t in
+                        ("Available", "InfrastructureReady", "ControlPlaneInitialized", "ControlPlaneAvailable",
+                         "WorkersAvailable")]}
+PENDING = {"phase": "Pending", "conditions": [{"type": "InfrastructureReady", "status": "False", "reason": "NotReady"}]}
+
+
+class ScriptedClient:
+    """Lists return fixed items; watches stream what the test puts on a per-plural queue (None ends a stream)."""
+
+    def __init__(self, clusters: list[dict[str, Any]], secrets: list[dict[str, Any]],
+                 discovery: dict[str, Any] | None = None) -> None:
+        self.items = {"clusters": clusters, "secrets": secrets}
+        self.events: dict[str, queue.Queue] = {"clusters": queue.Queue(), "secrets": queue.Queue()}
+        self.discovery = discovery or {"preferredVersion": {"groupVersion": "cluster.x-k8s.io/v1beta2",
+                                                            "version": "v1beta2"}}
+        self.calls: list[tuple[str, str, str | None]] = []
+        self.host = "https://fake"
+        self.lock = threading.Lock()
+
+    def request(self, method: str, path: str, **_: Any) -> Any:
+        self.calls.append((method, path, None))
+        if self.discovery == 404:
+            raise ApiError("GET: 404", status=404)
+        return self.discovery
+
+    def list(self, res: Resource, namespace: str | None = None, **_: Any) -> dict[str, Any]:
+        with self.lock:
+            self.calls.append(("LIST", res.plural, None))
+            return {"metadata": {"resourceVersion": "10"}, "items": list(self.items[res.plural])}
+
+    def watch(self, res: Resource, namespace: str | None = None, *, resource_version: str | None = None,
+              timeout_seconds: int | None = None, **_: Any) -> Iterator[dict[str, Any]]:
+        with self.lock:
+            self.calls.append(("WATCH", res.plural, resource_version))
+        q = self.events[res.plural]
+        end = time.monotonic() + (timeout_seconds or 60)
+        while time.monotonic() < end:
+            try:
+                ev = q.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if ev is None:
+                return
+            if isinstance(ev, Exception):
+                raise ev
+            yield ev
+
+
+def feed(client: ScriptedClient, *events: tuple[float, str, dict[str, Any] | None | Exception]) -> threading.Thread:
+    def run_feed() -> None:
+        for delay, plural, ev in events:
+            time.sleep(delay)
+            client.events[plural].put(ev)
+    t = threading.Thread(target=run_feed, daemon=True)
+    t.start()
+    return t
+
+
+def params(**kw: Any) -> dict[str, Any]:
+    base = {"name": None, "namespace": None, "clusters": None, "label_selector": None, "wait_for": "available",
+            "timeout": 10, "fail_fast": True, "session": None}
+    base.update(kw)
+    return base
+
+
+# --- options -----------------------------------------------------------------------------------------
+def test_argspec_declares_every_documented_option() -> None:
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    shared = yaml.safe_load(k8s_auth.ModuleDocFragment.DOCUMENTATION)["options"]
+    assert set(module.argspec()) - set(shared) == set(doc["options"])
+    assert doc["options"]["wait_for"]["default"] == module.argspec()["wait_for"]["default"] == "available"
+    assert doc["options"]["wait_for"]["choices"] == module.argspec()["wait_for"]["choices"]
+
+
+@pytest.mark.parametrize(("kw", "names", "scope"), [
+    ({"name": "a"}, ["default/a"], "default"),
+    ({"name": "a", "namespace": "capi"}, ["capi/a"], "capi"),
+    ({"clusters": [{"name": "a", "namespace": None}, {"name": "b", "namespace": "x"}], "namespace": "capi"},
+     ["capi/a", "x/b"], None),
+    ({"label_selector": "env=prod"}, [], None),
+    ({"label_selector": "env=prod", "namespace": "capi"}, [], "capi"),
+])
+def test_spec_from_params(kw: dict[str, Any], names: list[str], scope: str | None) -> None:
+    spec = spec_from_params(params(**kw))
+    assert spec.names == names
+    assert spec.scope == scope
+
+
+def test_duplicate_clusters_rejected() -> None:
+    with pytest.raises(InvalidInput, match="twice"):
+        spec_from_params(params(clusters=[{"name": "a", "namespace": None}, {"name": "a", "namespace": None}]))
+
+
+def test_discovery_picks_preferred_version_and_explains_missing_capi() -> None:
+    client = ScriptedClient([], [])
+    assert cluster_resource(client).api_version == "cluster.x-k8s.io/v1beta2"  # type: ignore[arg-type]
+    client.discovery = 404  # type: ignore[assignment]
+    with pytest.raises(InvalidInput, match="install Cluster API"):
+        cluster_resource(client)  # type: ignore[arg-type]
+
+
+# --- the wait loop -----------------------------------------------------------------------------------
+def test_ready_at_once_costs_discovery_and_two_lists() -> None:
+    client = ScriptedClient([obj("a", READY)], [secret("a-kubeconfig")])
+    result = run(client, params(name="a", namespace="capi"))  # type: ignore[arg-type]
+    assert [c["state"] for c in result["clusters"]] == ["ready"]
+    assert [c[0] for c in client.calls] == ["GET", "LIST", "LIST"]
+    assert "session" not in result
+
+
+def test_waits_for_watch_events_then_returns() -> None:
+    client = ScriptedClient([obj("a", PENDING)], [])
+    feed(client, (0.1, "clusters", {"type": "MODIFIED", "object": obj("a", READY, rv="11")}),
+         (0.1, "secrets", {"type": "ADDED", "object": secret("a-kubeconfig")}))
+    out = wait_for_clusters(client, WaitSpec(names=["capi/a"], timeout=5), resource=CLUSTERS)  # type: ignore[arg-type]
+    assert out["done"] and out["clusters"][0]["kubeconfig_secret_found"]
+    assert ("WATCH", "clusters", "10") in client.calls  # started from the LIST's resourceVersion
+
+
+def test_ready_without_secret_keeps_waiting_until_timeout() -> None:
+    client = ScriptedClient([obj("a", READY)], [secret("other-kubeconfig")])
+    with pytest.raises(ResourceTimeout) as exc:
+        wait_for_clusters(client, WaitSpec(names=["capi/a"], timeout=0.3), resource=CLUSTERS)  # type: ignore[arg-type]
+    assert "a: phase Provisioned; kubeconfig Secret a-kubeconfig not found" in exc.value.msg
+    assert exc.value.result["clusters"][0]["state"] == "waiting"
+
+
+def test_failure_event_fails_fast_with_condition_text() -> None:
+    client = ScriptedClient([obj("a", PENDING), obj("b", PENDING)], [])
+    failed = {"phase": "Provisioning", "conditions": [
+        {"type": "InfrastructureReady", "status": "False", "reason": "OCIClusterProvisioningFailed",
+         "message": "quota exceeded for VM.Standard.E4.Flex"}]}
+    feed(client, (0.1, "clusters", {"type": "MODIFIED", "object": obj("b", failed, rv="12")}))
+    start = time.monotonic()
+    with pytest.raises(ClusterFailed) as exc:
+        wait_for_clusters(client, WaitSpec(names=["capi/a", "capi/b"], timeout=30),  # type: ignore[arg-type]
+                          resource=CLUSTERS)
+    assert time.monotonic() - start < 5
+    assert ("b: phase Provisioning; InfrastructureReady=False (OCIClusterProvisioningFailed: quota exceeded for "
+            "VM.Standard.E4.Flex)") in exc.value.msg
+    assert {c["name"]: c["state"] for c in exc.value.result["clusters"]} == {"a": "waiting", "b": "failed"}
+
+
+def test_deleted_during_wait() -> None:
+    client = ScriptedClient([obj("a", PENDING)], [])
+    feed(client, (0.1, "clusters", {"type": "DELETED", "object": obj("a", PENDING, rv="13")}))
+    with pytest.raises(ClusterFailed, match="a: deleted during the wait"):
+        wait_for_clusters(client, WaitSpec(names=["capi/a"], timeout=30), resource=CLUSTERS)  # type: ignore[arg-type]
+
+
+def test_stream_end_resumes_and_watch_error_410_relists() -> None:
+    client = ScriptedClient([obj("a", PENDING)], [secret("a-kubeconfig")])
+    gone = {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired", "message": "too old"}}
+    feed(client, (0.1, "clusters", {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "15"}}}),
+         (0.05, "clusters", None),  # stream closed by the server
+         (0.1, "clusters", gone))
+
+    def ready_on_relist() -> None:
+        time.sleep(0.15)
+        client.items["clusters"] = [obj("a", READY, rv="20")]
+    threading.Thread(target=ready_on_relist, daemon=True).start()
+    out = wait_for_clusters(client, WaitSpec(names=["capi/a"], timeout=5), resource=CLUSTERS)  # type: ignore[arg-type]
+    assert out["done"]
+    watches = [c[2] for c in client.calls if c[:2] == ("WATCH", "clusters")]
+    assert watches[:2] == ["10", "15"]  # resumed from the bookmark's resourceVersion
+    assert out["watch"]["clusters"]["relists"] == 1
+    assert [c for c in client.calls if c[:2] == ("LIST", "clusters")].__len__() == 2
+
+
+def test_check_mode_reports_without_waiting() -> None:
+    client = ScriptedClient([obj("a", PENDING)], [])
+    result = run(client, params(name="a", namespace="capi"), check_mode=True)  # type: ignore[arg-type]
+    assert result["clusters"][0]["state"] == "waiting"
+    assert not any(c[0] == "WATCH" for c in client.calls)
+
+
+def test_progress_round_returns_on_change_and_resumes() -> None:
+    client = ScriptedClient([obj("a", PENDING)], [])
+    first = run(client, params(name="a", namespace="capi", session={}))  # type: ignore[arg-type]
+    assert first["waiting"] and first["session"]["known"] == {"capi/a": first["session"]["known"]["capi/a"]}
+    # Nothing changed since: the next round watches until something does.
+    feed(client, (0.2, "clusters", {"type": "MODIFIED", "object": obj("a", {**PENDING, "phase": "Provisioning"})}))
+    second = run(client, params(name="a", namespace="capi", session=first["session"]))  # type: ignore[arg-type]
+    assert second["waiting"] and second["clusters"][0]["phase"] == "Provisioning"
+    assert sum(1 for c in client.calls if c[0] == "GET") == 1  # discovery only in the first round
+
+
+def test_label_selector_without_match_is_done() -> None:
+    client = ScriptedClient([], [])
+    out = run(client, params(label_selector="env=none"))  # type: ignore[arg-type]
+    assert out["clusters"] == []
+
+
+# --- progress lines ----------------------------------------------------------------------------------
+def entry(**kw: Any) -> dict[str, Any]:
+    base = {"name": "a", "namespace": "capi", "state": "waiting", "phase": "Pending", "conditions": [],
+            "kubeconfig_secret": "a-kubeconfig", "kubeconfig_secret_found": False, "seconds_waited": 1.0}
+    base.update(kw)
+    return base
+
+
+def test_changes_first_sight_and_transitions() -> None:
+    infra_false = {"type": "InfrastructureReady", "status": "False", "reason": "NotReady", "message": "creating VCN"}
+    assert changes(None, entry(conditions=[infra_false])) == [
+        "phase Pending", "InfrastructureReady=False (NotReady: creating VCN)"]
+    before = entry(conditions=[infra_false])
+    after = entry(phase="Provisioned", state="ready", seconds_waited=42.4, kubeconfig_secret_found=True,
+                  conditions=[{"type": "InfrastructureReady", "status": "True", "reason": "Ready"}])
+    assert changes(before, after) == ["phase Pending -> Provisioned", "InfrastructureReady=True",
+                                      "kubeconfig Secret a-kubeconfig present", "READY after 42s"]
+    assert changes(after, after) == []
+    assert changes(before, entry(state="deleted", phase=None)) == ["phase Pending -> absent", "DELETED during the wait"]

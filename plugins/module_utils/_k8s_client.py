@@ -239,7 +239,9 @@ class KubeClient:
               label_selector: str | None = None, field_selector: str | None = None,
               timeout_seconds: int | None = None) -> Iterator[dict[str, Any]]:
         """Yield watch events ({'type', 'object'}) until the server closes the stream."""
-        resp = self.request("GET", res.path(namespace), stream=True, timeout=(timeout_seconds or 0) + 10 or None,
+        # The read timeout outlasts the server-side timeoutSeconds; without one, a quiet watch may wait forever.
+        read_timeout = None if timeout_seconds is None else timeout_seconds + 10
+        resp = self.request("GET", res.path(namespace), stream=True, timeout=read_timeout,
                             query={"watch": "true", "resourceVersion": resource_version,
                                    "labelSelector": label_selector, "fieldSelector": field_selector,
                                    "timeoutSeconds": timeout_seconds, "allowWatchBookmarks": "true"})

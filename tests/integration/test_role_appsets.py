@@ -1,0 +1,84 @@
+"""Role appsets against the emulated hub: check mode, apply, idempotence, a progressive rollout, bad input."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CRD_DIR
+from tests.helpers.ansible import run_playbook
+from tests.unit.roles.hub_lifecycle import bad_variable_run, check_apply_reapply, flat
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PLAYBOOK = "playbooks/appsets.yml"
+ARGO = "argoproj.io/v1alpha1"
+ROLLOUT_VARS = {"argocd_progressive_syncs": True, "appsets_applicationsets": [{
+    "name": "guestbook", "repo_url": "https://github.com/argoproj/argocd-example-apps.git", "path": "guestbook",
+    "namespace": "guestbook",
+    "rollout": {"steps": [{"match_labels": {"env": ["test"]}, "max_update": 1},
+                          {"match_labels": {"env": ["prod"]}, "max_update": "25%"}]}}]}
+
+
+@pytest.fixture
+def hub(kube_server_factory, tmp_path: Path):
+    if not (CRD_DIR / "applicationset-crd.yaml").exists():
+        pytest.skip(f"Argo CD CRDs not found in {CRD_DIR} (set MCG_CRD_DIR)")
+    server = kube_server_factory("hub", crd_dir=CRD_DIR)
+    return server, server.write_kubeconfig(tmp_path / "hub.kubeconfig")
+
+
+def _argocd_namespace(server) -> None:
+    server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}})
+
+
+def test_check_mode_with_argocd_installed_and_a_rollout(hub, tmp_path: Path) -> None:
+    """With the namespace there, check mode has the server dry-run the objects (schema included) and creates nothing."""
+    server, kubeconfig = hub
+    _argocd_namespace(server)
+    server.reset_counters()
+    result = run_playbook(tmp_path, PLAYBOOK, kubeconfig=kubeconfig, hostvars=ROLLOUT_VARS, check=True, diff=True)
+    assert result.rc == 0, result.stdout
+    assert result.changed() == 2, result.stdout  # the AppProject and the ApplicationSets would be created
+    # the objects went to the server as dry runs (validated against the CRD schema there), not only predicted
+    assert server.requests[("POST", "applicationsets")] >= 1 and server.requests[("POST", "appprojects")] >= 1
+    assert server.get(ARGO, "AppProject", "workloads", "argocd") is None
+    assert server.get(ARGO, "ApplicationSet", "guestbook", "argocd") is None
+
+
+def test_missing_argocd_namespace_is_reported(hub, tmp_path: Path) -> None:
+    server, kubeconfig = hub
+    result = run_playbook(tmp_path, PLAYBOOK, kubeconfig=kubeconfig)
+    assert result.rc != 0 and result.failed() == 1, result.stdout
+    assert "install Argo CD first (playbooks/argocd.yml)" in flat(result.stdout)
+
+
+def test_default_guestbook_check_apply_idempotent(hub, tmp_path: Path) -> None:
+    server, kubeconfig = hub
+
+    def lookup():
+        return {"project": server.get(ARGO, "AppProject", "workloads", "argocd"),
+                "guestbook": server.get(ARGO, "ApplicationSet", "guestbook", "argocd")}
+
+    # check mode on a hub without Argo CD, then the real runs once its namespace exists
+    check, first, _ = check_apply_reapply(server, kubeconfig, tmp_path, PLAYBOOK, {}, lookup,
+                                          before_apply=lambda: _argocd_namespace(server))
+    assert "Check mode: namespace argocd does not exist yet" in flat(check.stdout)
+    project = server.get(ARGO, "AppProject", "workloads", "argocd")
+    assert project["spec"]["destinations"] == [
+        {"server": "!https://kubernetes.default.svc", "name": "!in-cluster", "namespace": "*"}]
+    appset = server.get(ARGO, "ApplicationSet", "guestbook", "argocd")
+    assert appset["spec"]["goTemplate"] is True
+    assert appset["spec"]["template"]["metadata"]["name"] == "{{ .name }}-guestbook"
+    assert appset["spec"]["template"]["spec"]["destination"]["server"] == "{{ .server }}"
+    assert "guestbook: 0 Application(s)" in flat(first.stdout)
+
+
+def test_rollout_on_unknown_label_fails_in_preflight(hub, tmp_path: Path) -> None:
+    server, kubeconfig = hub
+    hostvars = {"argocd_progressive_syncs": True, "appsets_applicationsets": [{
+        "name": "guestbook", "repo_url": "https://github.com/argoproj/argocd-example-apps.git", "path": "guestbook",
+        "namespace": "guestbook", "rollout": {"steps": [{"match_labels": {"stage": ["canary"]}}]}}]}
+    result = bad_variable_run(server, kubeconfig, tmp_path, PLAYBOOK, hostvars, "appsets_applicationsets[0].rollout")
+    assert "Unknown label(s): stage" in flat(result.stdout)
+    assert server.get(ARGO, "AppProject", "workloads", "argocd") is None

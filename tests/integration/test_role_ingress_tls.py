@@ -1,0 +1,74 @@
+"""Role ingress_tls against the emulated hub (Helm disabled): check mode, apply, idempotence, bad input."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CRD_DIR
+from tests.helpers.ansible import run_playbook
+from tests.unit.roles.hub_lifecycle import bad_variable_run, check_apply_reapply, flat
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PLAYBOOK = "playbooks/ingress_tls.yml"
+HOSTVARS = {"ingress_tls_acme_email": "ops@example.com", "ingress_tls_hostnames": ["argocd.example.com", "apps.example.com"]}
+
+
+@pytest.fixture
+def hub(kube_server_factory, tmp_path: Path):
+    if not (CRD_DIR / "cert-manager.io_clusterissuers.yaml").exists():
+        pytest.skip(f"cert-manager CRDs not found in {CRD_DIR} (set MCG_CRD_DIR)")
+    server = kube_server_factory("hub", crd_dir=CRD_DIR)
+    return server, server.write_kubeconfig(tmp_path / "hub.kubeconfig")
+
+
+def _objects(server):
+    def lookup():
+        return {
+            "ns-ingress": server.get("v1", "Namespace", "ingress-nginx"),
+            "ns-cert-manager": server.get("v1", "Namespace", "cert-manager"),
+            "staging": server.get("cert-manager.io/v1", "ClusterIssuer", "letsencrypt-staging"),
+            "prod": server.get("cert-manager.io/v1", "ClusterIssuer", "letsencrypt-prod"),
+        }
+    return lookup
+
+
+def test_check_apply_idempotent(hub, tmp_path: Path) -> None:
+    server, kubeconfig = hub
+    _, first, _ = check_apply_reapply(server, kubeconfig, tmp_path, PLAYBOOK, HOSTVARS, _objects(server))
+    out = flat(first.stdout)
+    # Helm is skipped loudly, with the reason and what was not installed
+    assert "no Helm binary or chart repository in the test environment" in out
+    assert "ingress-nginx (ingress-nginx 4.13.3)" in out and "cert-manager (cert-manager v1.19.1)" in out
+    # the DNS records the user must create
+    assert "DNS record to create: argocd.example.com. A <load balancer address>" in out
+    assert "DNS record to create: apps.example.com. A <load balancer address>" in out
+    prod = server.get("cert-manager.io/v1", "ClusterIssuer", "letsencrypt-prod")
+    assert prod["spec"]["acme"]["email"] == "ops@example.com"
+    assert prod["spec"]["acme"]["solvers"] == [{"http01": {"ingress": {"ingressClassName": "nginx"}}}]
+
+
+def test_lb_address_is_reported(hub, tmp_path: Path) -> None:
+    """With Helm "enabled" but the release already present, the role waits for the NLB address and prints it."""
+    server, kubeconfig = hub
+    server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ingress-nginx"}})
+    server.create({"apiVersion": "v1", "kind": "Service",
+                   "metadata": {"name": "ingress-nginx-controller", "namespace": "ingress-nginx"},
+                   "spec": {"type": "LoadBalancer", "ports": [{"name": "http", "port": 80}]}})
+    server.patch_status("v1", "Service", "ingress-nginx-controller", "ingress-nginx",
+                        {"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}]}})
+    result = run_playbook(tmp_path, PLAYBOOK, kubeconfig=kubeconfig, hostvars=HOSTVARS, tags="ingress_tls_verify",
+                          extra_vars={"mcg_helm_enabled": True})
+    assert result.rc == 0, result.stdout
+    out = flat(result.stdout)
+    assert "Load balancer address: 203.0.113.7" in out
+    assert "DNS record to create: argocd.example.com. A 203.0.113.7" in out
+
+
+def test_bad_variable_fails_in_preflight(hub, tmp_path: Path) -> None:
+    """(Every bad variable is covered by tests/unit/roles/test_render_hub_roles.py; here: through the playbook.)"""
+    server, kubeconfig = hub
+    bad_variable_run(server, kubeconfig, tmp_path, PLAYBOOK, {**HOSTVARS, "ingress_tls_hostnames": ["bad_host"]},
+                     "ingress_tls_hostnames: 'bad_host' is not a DNS name")
+    assert server.get("v1", "Namespace", "ingress-nginx") is None

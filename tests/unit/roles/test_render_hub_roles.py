@@ -1,0 +1,261 @@
+"""Render every template of the hub roles (ingress_tls, argocd, appsets) with real Ansible templating and validate it:
+built-in kinds with kubernetes-validate, CRD kinds against the real CRDs' schemas, Helm values by content; every bad
+variable must fail the role's preflight with a message naming it."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import pytest
+
+from tests.conftest import CRD_DIR, ROOT
+from tests.unit.roles.hub_render import Case, Rendered, render_cases
+from tests.unit.roles.hub_schemas import CRD_FILES, crd_validator
+
+kubernetes_validate = pytest.importorskip("kubernetes_validate")
+
+K8S_VERSION = "1.34.0"  # the Kubernetes minor OKE and CAPOCI clusters of this collection run
+EMAIL = {"ingress_tls_acme_email": "ops@example.com"}
+ARGO = {"argocd_hostname": "argocd.example.com", "argocd_admin_password": "correct-horse-battery",
+        "__argocd_admin_password_hash": "$2b$10$abcdefghijklmnopqrstuu5m0ZzLBH4nZ8dWt7uUoW2n1Q8wX0yXa",
+        "__argocd_admin_password_mtime": "2026-01-01T00:00:00Z"}
+APP = {"name": "web", "repo_url": "https://github.com/example/web.git", "path": "deploy", "namespace": "web"}
+ROLLOUT = {"steps": [{"match_labels": {"env": ["test"]}, "max_update": 1},
+                     {"match_labels": {"env": ["prod"]}, "max_update": "50%"}]}
+
+GOOD = [
+    Case("ingress_defaults", "ingress_tls", {**EMAIL, "ingress_tls_hostnames": ["argocd.example.com"]}),
+    Case("ingress_nlb_options", "ingress_tls", {
+        **EMAIL, "ingress_tls_preserve_client_ip": True, "ingress_tls_reserved_public_ip": "203.0.113.10",
+        "ingress_tls_nlb_nsg_ids": ["ocid1.networksecuritygroup.oc1.eu-frankfurt-1.aaaaaaaa1234"],
+        "ingress_tls_nlb_security_list_management_mode": "All"}),
+    Case("ingress_dns01", "ingress_tls", {
+        **EMAIL, "ingress_tls_acme_solver": "dns01",
+        "ingress_tls_dns01_solver": {"webhook": {"groupName": "acme.example.com", "solverName": "oci",
+                                                 "config": {"compartmentOCID": "ocid1.compartment.oc1..x"}}}}),
+    Case("argocd_defaults", "argocd", ARGO),
+    Case("argocd_oidc", "argocd", {
+        **ARGO, "argocd_progressive_syncs": True, "argocd_cluster_issuer": "letsencrypt-staging",
+        "argocd_oidc": {"name": "Corp", "issuer": "https://login.example.com", "client_id": "argocd",
+                        "client_secret": "oidc-secret-value"}}),
+    Case("appsets_defaults", "appsets", {}),
+    Case("appsets_rollout", "appsets", {
+        "argocd_progressive_syncs": True,
+        "appsets_applicationsets": [
+            {**APP, "rollout": ROLLOUT, "cluster_selector": {
+                "matchLabels": {"app.kubernetes.io/managed-by": "multicluster.gitops"},
+                "matchExpressions": [{"key": "env", "operator": "In", "values": ["test", "prod"]}]}},
+            {"name": "podinfo", "repo_url": "https://stefanprodan.github.io/podinfo", "chart": "podinfo",
+             "revision": "6.7.1", "namespace": "podinfo", "helm_values": {"replicaCount": 2},
+             "sync_policy": {"automated": False, "sync_options": ["CreateNamespace=true", "ServerSideApply=true"]}},
+        ]}),
+    Case("appsets_named_destinations", "appsets", {
+        "appsets_project_destination_names": ["prod-*", "test-*"],
+        "appsets_project_destination_servers": ["https://10.0.0.10:6443"],
+        "appsets_project_destination_namespaces": ["web", "guestbook"],
+        "appsets_project_destination_service_accounts": [
+            {"server": "https://10.0.0.10:6443", "namespace": "web", "defaultServiceAccount": "deployer"}]}),
+]
+
+# (case id, role, variables, name of the variable the message must mention)
+BAD = [
+    ("no_email", "ingress_tls", {}, "ingress_tls_acme_email"),
+    ("bad_hostname", "ingress_tls", {**EMAIL, "ingress_tls_hostnames": ["Argo_CD.example.com"]}, "ingress_tls_hostnames"),
+    ("bad_reserved_ip", "ingress_tls", {**EMAIL, "ingress_tls_reserved_public_ip": "ocid1.publicip.oc1..x"},
+     "ingress_tls_reserved_public_ip"),
+    ("bad_nsg", "ingress_tls", {**EMAIL, "ingress_tls_nlb_nsg_ids": ["sg-123"]}, "ingress_tls_nlb_nsg_ids"),
+    ("dns01_without_solver", "ingress_tls", {**EMAIL, "ingress_tls_acme_solver": "dns01"}, "ingress_tls_dns01_solver"),
+    ("argocd_no_hostname", "argocd", {**ARGO, "argocd_hostname": ""}, "argocd_hostname"),
+    ("argocd_ip_hostname", "argocd", {**ARGO, "argocd_hostname": "https://argocd.example.com"}, "argocd_hostname"),
+    ("argocd_no_password", "argocd", {**ARGO, "argocd_admin_password": ""}, "argocd_admin_password"),
+    ("argocd_bad_oidc", "argocd", {**ARGO, "argocd_oidc": {"name": "x", "issuer": "http://insecure"}}, "argocd_oidc"),
+    ("appset_no_repo", "appsets", {"appsets_applicationsets": [{**APP, "repo_url": ""}]}, "appsets_applicationsets[0]"),
+    ("appset_path_and_chart", "appsets", {"appsets_applicationsets": [{**APP, "chart": "web"}]},
+     "appsets_applicationsets[0]"),
+    ("appset_unknown_key", "appsets", {"appsets_applicationsets": [{**APP, "destination": "x"}]},
+     "appsets_applicationsets[0]"),
+    ("appset_duplicate", "appsets", {"appsets_applicationsets": [APP, APP]}, "appsets_applicationsets"),
+    ("appset_bad_selector", "appsets", {"appsets_applicationsets": [
+        {**APP, "cluster_selector": {"matchExpressions": [{"key": "env", "operator": "Equals"}]}}]},
+     "appsets_applicationsets[0].cluster_selector"),
+    ("rollout_unknown_label", "appsets", {"argocd_progressive_syncs": True, "appsets_applicationsets": [
+        {**APP, "rollout": {"steps": [{"match_labels": {"stage": ["canary"]}}]}}]},
+     "appsets_applicationsets[0].rollout"),
+    ("rollout_bad_max_update", "appsets", {"argocd_progressive_syncs": True, "appsets_applicationsets": [
+        {**APP, "rollout": {"steps": [{"match_labels": {"env": ["test"]}, "max_update": "half"}]}}]},
+     "appsets_applicationsets[0].rollout"),
+    ("rollout_without_progressive_syncs", "appsets", {"appsets_applicationsets": [{**APP, "rollout": ROLLOUT}]},
+     "argocd_progressive_syncs"),
+    ("project_allows_hub_name", "appsets", {"appsets_project_destination_names": ["in-*"]},
+     "appsets_project_destination_names"),
+    ("project_allows_hub_server", "appsets", {"appsets_project_destination_names": ["prod-*"],
+                                              "appsets_project_destination_servers": ["https://kubernetes.default.svc"]},
+     "appsets_project_destination_servers"),
+]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendered]:
+    cases = GOOD + [Case(cid, role, variables) for cid, role, variables, _ in BAD]
+    return render_cases(tmp_path_factory.mktemp("hub-render"), cases)
+
+
+def _objects(rendered: dict[str, Rendered]) -> list[tuple[str, dict[str, Any]]]:
+    return [(c.id, obj) for c in GOOD for obj in rendered[c.id].objects()]
+
+
+def test_good_cases_pass_preflight(rendered: dict[str, Rendered]) -> None:
+    failed = {c.id: rendered[c.id].message for c in GOOD if not rendered[c.id].ok}
+    assert failed == {}
+
+
+def test_builtin_kinds_are_valid(rendered: dict[str, Rendered]) -> None:
+    builtin = [(cid, o) for cid, o in _objects(rendered) if (o["apiVersion"], o["kind"]) not in CRD_FILES]
+    assert {o["kind"] for _, o in builtin} == {"Namespace", "Ingress"}
+    for cid, obj in builtin:
+        try:
+            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            pytest.fail(f"{cid}: {obj['kind']} {obj['metadata']['name']}: {e.message}")
+
+
+@pytest.mark.skipif(not CRD_DIR.is_dir(), reason=f"CRDs not found in {CRD_DIR} (set MCG_CRD_DIR)")
+def test_crd_kinds_match_their_schema(rendered: dict[str, Rendered]) -> None:
+    custom = [(cid, o) for cid, o in _objects(rendered) if (o["apiVersion"], o["kind"]) in CRD_FILES]
+    assert {o["kind"] for _, o in custom} == {"ClusterIssuer", "Certificate", "AppProject", "ApplicationSet"}
+    for cid, obj in custom:
+        errors = sorted(crd_validator(CRD_DIR, obj["apiVersion"], obj["kind"]).iter_errors(obj), key=str)
+        assert not errors, f"{cid}: {obj['kind']} {obj['metadata']['name']}: {[e.message for e in errors]}"
+
+
+@pytest.mark.skipif(not CRD_DIR.is_dir(), reason=f"CRDs not found in {CRD_DIR} (set MCG_CRD_DIR)")
+def test_schema_check_rejects_unknown_fields() -> None:
+    issuer = {"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer", "metadata": {"name": "x"},
+              "spec": {"acme": {"server": "https://acme", "privateKeySecretRef": {"name": "k"}, "emial": "typo"}}}
+    errors = list(crd_validator(CRD_DIR, "cert-manager.io/v1", "ClusterIssuer").iter_errors(issuer))
+    assert any("emial" in e.message for e in errors)
+
+
+@pytest.mark.parametrize("cid,role,variables,variable", BAD, ids=[b[0] for b in BAD])
+def test_bad_variable_fails_preflight(rendered: dict[str, Rendered], cid: str, role: str,
+                                      variables: dict[str, Any], variable: str) -> None:
+    result = rendered[cid]
+    assert not result.ok, f"{cid} passed the preflight"
+    assert variable in result.message
+
+
+def _values(rendered: dict[str, Rendered], cid: str, template: str) -> dict[str, Any]:
+    (values,) = rendered[cid].docs[template]
+    return values
+
+
+def test_ingress_nginx_nlb_service(rendered: dict[str, Rendered]) -> None:
+    default = _values(rendered, "ingress_defaults", "ingress-nginx-values.yaml.j2")["controller"]["service"]
+    assert default["type"] == "LoadBalancer"
+    assert default["externalTrafficPolicy"] == "Cluster"  # hairpin-safe default, see docs/hub.md
+    assert default["annotations"] == {
+        "oci.oraclecloud.com/load-balancer-type": "nlb",
+        "oci-network-load-balancer.oraclecloud.com/security-list-management-mode": "None",
+        "oci-network-load-balancer.oraclecloud.com/is-preserve-source": "false",
+    }
+    assert "loadBalancerIP" not in default
+    options = _values(rendered, "ingress_nlb_options", "ingress-nginx-values.yaml.j2")["controller"]["service"]
+    assert options["externalTrafficPolicy"] == "Local"
+    assert options["loadBalancerIP"] == "203.0.113.10"
+    assert options["annotations"]["oci-network-load-balancer.oraclecloud.com/is-preserve-source"] == "true"
+    assert options["annotations"]["oci-network-load-balancer.oraclecloud.com/security-list-management-mode"] == "All"
+    assert options["annotations"]["oci.oraclecloud.com/oci-network-security-groups"] == \
+        "ocid1.networksecuritygroup.oc1.eu-frankfurt-1.aaaaaaaa1234"
+
+
+def test_cert_manager_values_and_solvers(rendered: dict[str, Rendered]) -> None:
+    assert _values(rendered, "ingress_defaults", "cert-manager-values.yaml.j2")["crds"] == {"enabled": True, "keep": True}
+    issuers = {o["metadata"]["name"]: o for o in rendered["ingress_defaults"].docs["cluster-issuers.yaml.j2"]}
+    assert set(issuers) == {"letsencrypt-staging", "letsencrypt-prod"}
+    assert "staging" in issuers["letsencrypt-staging"]["spec"]["acme"]["server"]
+    assert issuers["letsencrypt-prod"]["spec"]["acme"]["email"] == "ops@example.com"
+    assert issuers["letsencrypt-prod"]["spec"]["acme"]["solvers"] == [{"http01": {"ingress": {"ingressClassName": "nginx"}}}]
+    dns = rendered["ingress_dns01"]
+    assert dns.docs["cluster-issuers.yaml.j2"][0]["spec"]["acme"]["solvers"][0]["dns01"]["webhook"]["solverName"] == "oci"
+    args = _values(rendered, "ingress_dns01", "cert-manager-values.yaml.j2")["extraArgs"]
+    assert "--dns01-recursive-nameservers=1.1.1.1:53,8.8.8.8:53" in args
+
+
+def test_argocd_values(rendered: dict[str, Rendered]) -> None:
+    values = _values(rendered, "argocd_defaults", "argocd-values.yaml.j2")
+    assert values["configs"]["params"]["server.insecure"] is True
+    assert values["configs"]["params"]["applicationsetcontroller.enable.progressive.syncs"] is False
+    assert values["configs"]["secret"]["argocdServerAdminPassword"] == ARGO["__argocd_admin_password_hash"]
+    assert values["configs"]["cm"]["url"] == "https://argocd.example.com"
+    assert "oidc.config" not in values["configs"]["cm"]
+    oidc = _values(rendered, "argocd_oidc", "argocd-values.yaml.j2")
+    assert oidc["configs"]["params"]["applicationsetcontroller.enable.progressive.syncs"] is True
+    assert "clientSecret: $oidc.clientSecret" in oidc["configs"]["cm"]["oidc.config"]
+    assert oidc["configs"]["secret"]["extra"] == {"oidc.clientSecret": "oidc-secret-value"}
+    cert, ingress = rendered["argocd_oidc"].docs["server-ingress.yaml.j2"]
+    assert cert["spec"]["issuerRef"]["name"] == "letsencrypt-staging"
+    assert ingress["spec"]["tls"][0]["secretName"] == cert["spec"]["secretName"]
+    assert ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"] == {"name": "argocd-server", "port": {"name": "http"}}
+
+
+def test_appproject_denies_the_hub(rendered: dict[str, Rendered]) -> None:
+    (project,) = rendered["appsets_defaults"].docs["appproject.yaml.j2"]
+    assert project["spec"]["destinations"] == [
+        {"server": "!https://kubernetes.default.svc", "name": "!in-cluster", "namespace": "*"}]
+    assert project["spec"]["sourceRepos"] == ["https://github.com/argoproj/argocd-example-apps.git"]
+    (named,) = rendered["appsets_named_destinations"].docs["appproject.yaml.j2"]
+    dests = named["spec"]["destinations"]
+    assert {"name": "prod-*", "namespace": "web"} in dests
+    assert {"server": "https://10.0.0.10:6443", "namespace": "guestbook"} in dests
+    assert len(dests) == 6
+    assert not any("kubernetes.default.svc" in d.get("server", "") or d.get("name") == "*" for d in dests)
+    assert named["spec"]["destinationServiceAccounts"][0]["defaultServiceAccount"] == "deployer"
+
+
+def test_applicationsets(rendered: dict[str, Rendered]) -> None:
+    (guestbook,) = rendered["appsets_defaults"].docs["applicationsets.yaml.j2"]
+    spec = guestbook["spec"]
+    assert spec["goTemplate"] is True and spec["goTemplateOptions"] == ["missingkey=error"]
+    assert spec["generators"] == [{"clusters": {"selector": {"matchLabels": {"app.kubernetes.io/managed-by": "multicluster.gitops"}}}}]
+    assert "strategy" not in spec
+    tmpl = spec["template"]
+    assert tmpl["metadata"]["name"] == "{{ .name }}-guestbook"
+    assert tmpl["metadata"]["labels"]["env"] == '{{ index .metadata.labels "env" }}'
+    assert tmpl["spec"]["destination"] == {"server": "{{ .server }}", "namespace": "guestbook"}
+    assert tmpl["spec"]["source"]["path"] == "guestbook"
+    assert tmpl["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+    web, podinfo = rendered["appsets_rollout"].docs["applicationsets.yaml.j2"]
+    steps = web["spec"]["strategy"]["rollingSync"]["steps"]
+    assert web["spec"]["strategy"]["type"] == "RollingSync"
+    assert steps == [
+        {"matchExpressions": [{"key": "env", "operator": "In", "values": ["test"]}], "maxUpdate": 1},
+        {"matchExpressions": [{"key": "env", "operator": "In", "values": ["prod"]}], "maxUpdate": "50%"},
+    ]
+    assert web["spec"]["generators"][0]["clusters"]["selector"]["matchExpressions"][0]["key"] == "env"
+    source = podinfo["spec"]["template"]["spec"]["source"]
+    assert source == {"repoURL": "https://stefanprodan.github.io/podinfo", "targetRevision": "6.7.1",
+                      "chart": "podinfo", "helm": {"valuesObject": {"replicaCount": 2}}}
+    assert "automated" not in podinfo["spec"]["template"]["spec"]["syncPolicy"]
+
+
+def _hash_password():
+    path = ROOT / "roles" / "argocd" / "files" / "bcrypt_hash.py"
+    spec = importlib.util.spec_from_file_location("argocd_bcrypt_hash", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.hash_password
+
+
+def test_admin_password_hash_is_reused_while_it_matches() -> None:
+    hash_password = _hash_password()
+    first, reused = hash_password("correct-horse-battery", "", 4)
+    assert not reused and bcrypt.checkpw(b"correct-horse-battery", first.encode())
+    assert hash_password("correct-horse-battery", first, 4) == (first, True)
+    changed, reused = hash_password("another-password", first, 4)
+    assert not reused and changed != first and bcrypt.checkpw(b"another-password", changed.encode())
+    replaced, reused = hash_password("x" * 8, "not-a-bcrypt-hash", 4)
+    assert not reused and bcrypt.checkpw(b"x" * 8, replaced.encode())
+    with pytest.raises(ValueError, match="72 bytes"):
+        hash_password("x" * 73, "", 4)

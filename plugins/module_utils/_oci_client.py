@@ -62,6 +62,7 @@ __all__ = [
     "wait_for_work_request",
     "wait_for_state",
     "api_error",
+    "delete",
 ]
 
 #: Freeform tag every resource created by the collection carries; lookups require it.
@@ -234,7 +235,8 @@ def api_error(operation: str, e: Any) -> ApiError:
     if code_hint:
         text += f" ({code_hint})"
     text += f" [opc-request-id: {request_id}]"
-    return ApiError(text, status=status, reason=code, request_id=request_id)
+    return ApiError(text, status=status, reason=code, request_id=request_id,
+                    body={"code": code, "message": message})
 
 
 def _retryable(e: Any) -> bool:
@@ -257,6 +259,24 @@ def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             raise ApiError(f"{operation} failed: cannot reach the OCI endpoint ({e}); check 'region', the "
                            "network and any proxy settings.", reason=type(e).__name__) from e
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def delete(fn: Callable[..., Any], resource_id: str, *, what: str, in_use: str) -> Any:
+    """Call the delete operation `fn(resource_id)`; a 409 (after call()'s retries) says what still holds it.
+
+    `what` names the resource for the message ("subnet 'hub-lb-subnet'"); `in_use` says what usually
+    keeps it in use and what to do about it.
+    """
+    try:
+        return call(fn, resource_id)
+    except ApiError as e:
+        if e.status != 409:
+            raise
+        service = (e.body or {}).get("message") if isinstance(e.body, dict) else None
+        reason = str(service or e.msg).rstrip(".")
+        raise ApiError(f"Cannot delete {what} ({resource_id}) yet: 409 {e.reason}: {reason}. {in_use} "
+                       f"[opc-request-id: {e.request_id}]",
+                       status=e.status, reason=e.reason, body=e.body, request_id=e.request_id) from e
 
 
 def list_all(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Any]:

@@ -18,6 +18,7 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._errors import
 from ansible_collections.multicluster.gitops.plugins.module_utils._oci_client import (
     MANAGED_TAG,
     call,
+    delete,
     list_all,
     subset_equal,
     tags_differ,
@@ -33,6 +34,23 @@ except ImportError:  # pragma: no cover - the module reports the missing SDK
 __all__ = ["Kind", "KINDS", "Ref", "Want", "network_plan", "reconcile_network", "dns_label_from"]
 
 GONE_STATES = ("TERMINATED", "TERMINATING")
+#: What usually keeps a network resource from being deleted (a 409), and what to do about it.
+IN_USE = {
+    "subnet": "Something outside this network still has VNICs in the subnet: load balancers of Kubernetes Services "
+              "of type LoadBalancer (deleting the cluster does not delete them), instances or another cluster's "
+              "nodes. Delete the LoadBalancer Services before the cluster (or the load balancers under Networking > "
+              "Load balancers), then run again.",
+    "security_list": "A subnet this role did not create still uses the security list; detach it, then run again.",
+    "route_table": "A subnet this role did not create still uses the route table; detach it, then run again.",
+    "internet_gateway": "A route table this role did not create still routes to the gateway; remove that rule, "
+                        "then run again.",
+    "nat_gateway": "A route table this role did not create still routes to the gateway; remove that rule, "
+                   "then run again.",
+    "service_gateway": "A route table this role did not create still routes to the gateway; remove that rule, "
+                       "then run again.",
+    "vcn": "The VCN still holds resources this role did not create (subnets, gateways, DRG attachments, local "
+           "peering gateways); delete them, then run again.",
+}
 UNKNOWN_ID = "(known after creation)"
 ALL_SERVICES_SUFFIX = "services-in-oracle-services-network"
 
@@ -252,13 +270,17 @@ def _plain(value: Any) -> Any:
     return to_dict(value)
 
 
-def find_managed(client: Any, kind: Kind, want: Want, *, compartment_id: str, vcn_id: str | None) -> Any:
-    """The live resource named `want.display_name` carrying the managed-by tag, or None."""
+def find_managed(client: Any, kind: Kind, want: Want, *, compartment_id: str, vcn_id: str | None,
+                 gone: tuple[str, ...] = GONE_STATES) -> Any:
+    """The live resource named `want.display_name` carrying the managed-by tag, or None.
+
+    Resources in a `gone` lifecycle state count as missing.
+    """
     kwargs: dict[str, Any] = {"compartment_id": compartment_id}
     if kind.in_vcn:
         kwargs["vcn_id"] = vcn_id
     live = [r for r in list_all(getattr(client, kind.list_op), **kwargs)
-            if r.display_name == want.display_name and r.lifecycle_state not in GONE_STATES]
+            if r.display_name == want.display_name and r.lifecycle_state not in gone]
     mine = [r for r in live if not tags_differ(MANAGED_TAG, r.freeform_tags)]
     if not mine and live:
         raise InvalidInput(f"{kind.name} {want.display_name!r} ({live[0].id}) exists in the compartment but lacks "
@@ -374,28 +396,38 @@ def reconcile_network(client: Any, params: dict[str, Any], *, check_mode: bool) 
 
 
 def _delete_network(client: Any, plan: list[Want], params: dict[str, Any], *, check_mode: bool) -> dict[str, Any]:
+    """Delete what exists of the plan, last created first, each waited for until TERMINATED.
+
+    Resources already TERMINATING (a run that timed out) are only waited for, and count as no change.
+    """
+    comp = params["compartment_id"]
     vcn_want = plan[0]
-    vcn = find_managed(client, KINDS["vcn"], vcn_want, compartment_id=params["compartment_id"], vcn_id=None)
+    vcn = find_managed(client, KINDS["vcn"], vcn_want, compartment_id=comp, vcn_id=None, gone=("TERMINATED",))
+    found: list[tuple[Want, Any]] = []
+    if vcn is not None:
+        found.append((vcn_want, vcn))
+        for want in plan[1:]:
+            live = find_managed(client, KINDS[want.kind], want, compartment_id=comp, vcn_id=vcn.id,
+                                gone=("TERMINATED",))
+            if live is not None:
+                found.append((want, live))
     actions: list[dict[str, Any]] = []
     before: dict[str, Any] = {}
     progress: list[dict[str, Any]] = []
-    if vcn is not None:
-        found: list[tuple[Want, Any]] = [(vcn_want, vcn)]
-        for want in plan[1:]:
-            live = find_managed(client, KINDS[want.kind], want, compartment_id=params["compartment_id"],
-                                vcn_id=vcn.id)
-            if live is not None:
-                found.append((want, live))
-        for want, live in reversed(found):
-            kind = KINDS[want.kind]
-            before[want.key] = _summary(kind, _plain(live))
-            actions.append({"key": want.key, "kind": want.kind, "display_name": want.display_name,
-                            "id": live.id, "action": "delete"})
-            if check_mode:
-                continue
-            call(getattr(client, f"delete_{kind.noun}"), live.id)
-            if params.get("wait", True):
-                wait_for_state(getattr(client, f"get_{kind.noun}"), live.id, ("TERMINATED",),
-                               timeout=params.get("wait_timeout", 1800), progress=progress, gone_ok=True)
-    return {"changed": bool(actions), "vcn_id": None, "subnet_ids": {}, "resources": actions,
+    for want, live in reversed(found):
+        kind = KINDS[want.kind]
+        terminating = live.lifecycle_state == "TERMINATING"
+        before[want.key] = _summary(kind, _plain(live))
+        actions.append({"key": want.key, "kind": want.kind, "display_name": want.display_name,
+                        "id": live.id, "action": "none" if terminating else "delete"})
+        if check_mode:
+            continue
+        if not terminating:
+            delete(getattr(client, f"delete_{kind.noun}"), live.id,
+                   what=f"{kind.name.replace('_', ' ')} {want.display_name!r}", in_use=IN_USE[kind.name])
+        if params.get("wait", True):
+            wait_for_state(getattr(client, f"get_{kind.noun}"), live.id, ("TERMINATED",),
+                           timeout=params.get("wait_timeout", 1800), progress=progress, gone_ok=True)
+    changed = any(a["action"] == "delete" for a in actions)
+    return {"changed": changed, "vcn_id": None, "subnet_ids": {}, "resources": actions,
             "progress": progress, "diff": {"before": before, "after": {}}}

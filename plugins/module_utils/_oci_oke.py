@@ -15,13 +15,15 @@ import sys
 import tempfile
 from typing import Any, Callable
 
-from ansible_collections.multicluster.gitops.plugins.module_utils._errors import InvalidInput
+from ansible_collections.multicluster.gitops.plugins.module_utils._errors import ApiError, InvalidInput
 from ansible_collections.multicluster.gitops.plugins.module_utils._oci_client import (
     MANAGED_TAG,
     call,
+    delete,
     list_all,
     tags_differ,
     to_dict,
+    wait_for_state,
     wait_for_work_request,
 )
 
@@ -46,6 +48,10 @@ __all__ = [
 ]
 
 GONE = ("DELETED", "DELETING")
+_CLUSTER_IN_USE = ("Another work request on the cluster (an upgrade, a node pool change) is still running; wait until "
+                   "it ends ('oci ce work-request list --cluster-id <id>'), then run again.")
+_POOL_IN_USE = ("Another work request on the node pool (a scale or an upgrade) is still running; wait until it ends "
+                "('oci ce work-request list --resource-id <id>'), then run again.")
 CNI_FLANNEL = "FLANNEL_OVERLAY"
 CNI_NATIVE = "OCI_VCN_IP_NATIVE"
 
@@ -54,8 +60,8 @@ def _version_tuple(v: str | None) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", v or ""))
 
 
-def _managed(items: list[Any], name: str, what: str) -> Any:
-    live = [x for x in items if x.name == name and x.lifecycle_state not in GONE]
+def _managed(items: list[Any], name: str, what: str, *, gone: tuple[str, ...] = GONE) -> Any:
+    live = [x for x in items if x.name == name and x.lifecycle_state not in gone]
     mine = [x for x in live if not tags_differ(MANAGED_TAG, x.freeform_tags)]
     if live and not mine:
         raise InvalidInput(f"{what} {name!r} ({live[0].id}) exists but lacks the freeform tag {MANAGED_TAG}; "
@@ -85,9 +91,29 @@ def _created_id(wr: Any, entity_type: str) -> str | None:
 
 
 # --- cluster -----------------------------------------------------------------------------------------
-def find_cluster(ce: Any, compartment_id: str, name: str) -> Any:
-    summary = _managed(list_all(ce.list_clusters, compartment_id, name=name), name, "cluster")
+def find_cluster(ce: Any, compartment_id: str, name: str, *, gone: tuple[str, ...] = GONE) -> Any:
+    """The managed cluster named `name`, or None; clusters in a `gone` lifecycle state count as missing."""
+    summary = _managed(list_all(ce.list_clusters, compartment_id, name=name), name, "cluster", gone=gone)
     return call(ce.get_cluster, summary.id).data if summary else None
+
+
+def _delete(ce: Any, live: Any, p: dict[str, Any], progress: list[dict[str, Any]], *, what: str,
+            check_mode: bool) -> bool:
+    """Delete a cluster or node pool and wait for its work request; returns changed.
+
+    One already DELETING (a run that timed out) is waited for until DELETED and counts as no change.
+    """
+    noun = "cluster" if what == "cluster" else "node_pool"
+    if live.lifecycle_state == "DELETING":
+        if not check_mode and p.get("wait", True):
+            wait_for_state(getattr(ce, f"get_{noun}"), live.id, ("DELETED",),
+                           timeout=p.get("wait_timeout", 1800), progress=progress, gone_ok=True)
+        return False
+    if not check_mode:
+        resp = delete(getattr(ce, f"delete_{noun}"), live.id, what=f"{what} {live.name!r}",
+                      in_use=_CLUSTER_IN_USE if what == "cluster" else _POOL_IN_USE)
+        _wait(ce, resp, p, progress)
+    return True
 
 
 def _cluster_view(c: Any) -> dict[str, Any]:
@@ -169,14 +195,15 @@ def _cluster_changes(want: dict[str, Any], have: dict[str, Any], live: Any) -> d
 
 def reconcile_cluster(ce: Any, p: dict[str, Any], *, check_mode: bool) -> dict[str, Any]:
     progress: list[dict[str, Any]] = []
-    live = find_cluster(ce, p["compartment_id"], p["name"])
-    before = _cluster_view(live) if live else None
     if p.get("state", "present") == "absent":
+        live = find_cluster(ce, p["compartment_id"], p["name"], gone=("DELETED",))
         if live is None:
             return {"changed": False, "cluster": None, "progress": progress, "diff": {"before": None, "after": None}}
-        if not check_mode:
-            _wait(ce, call(ce.delete_cluster, live.id), p, progress)
-        return {"changed": True, "cluster": None, "progress": progress, "diff": {"before": before, "after": None}}
+        changed = _delete(ce, live, p, progress, what="cluster", check_mode=check_mode)
+        return {"changed": changed, "cluster": None, "progress": progress,
+                "diff": {"before": _cluster_view(live) if changed else None, "after": None}}
+    live = find_cluster(ce, p["compartment_id"], p["name"])
+    before = _cluster_view(live) if live else None
     want = _cluster_want(p)
     if live is None:
         if check_mode:
@@ -206,9 +233,10 @@ def reconcile_cluster(ce: Any, p: dict[str, Any], *, check_mode: bool) -> dict[s
 
 
 # --- node pool ---------------------------------------------------------------------------------------
-def find_node_pool(ce: Any, compartment_id: str, cluster_id: str, name: str) -> Any:
+def find_node_pool(ce: Any, compartment_id: str, cluster_id: str, name: str, *,
+                   gone: tuple[str, ...] = GONE) -> Any:
     items = list_all(ce.list_node_pools, compartment_id, cluster_id=cluster_id, name=name)
-    summary = _managed(items, name, "node pool")
+    summary = _managed(items, name, "node pool", gone=gone)
     return call(ce.get_node_pool, summary.id).data if summary else None
 
 
@@ -330,18 +358,43 @@ def _update_pool_details(changes: dict[str, Any], want: dict[str, Any], p: dict[
     return m.UpdateNodePoolDetails(**kwargs)
 
 
+def _pool_cluster(ce: Any, p: dict[str, Any], *, absent: bool) -> Any:
+    """The node pool's cluster: by OCID, or by name. None only when absent and no such cluster exists."""
+    if p.get("cluster_id"):
+        try:
+            cluster = call(ce.get_cluster, p["cluster_id"]).data
+        except ApiError as e:
+            if absent and e.status == 404:
+                return None
+            raise
+        return None if absent and cluster.lifecycle_state in GONE else cluster
+    cluster = find_cluster(ce, p["compartment_id"], p["cluster_name"])
+    if cluster is None and not absent:
+        raise InvalidInput(f"No cluster named {p['cluster_name']!r} with the tag {MANAGED_TAG} in compartment "
+                           f"{p['compartment_id']}; create it first (multicluster.gitops.oci_oke_cluster) or set "
+                           "cluster_id.")
+    return cluster
+
+
 def reconcile_node_pool(ce: Any, p: dict[str, Any], *, check_mode: bool,
                         availability_domains: Callable[[], list[str]]) -> dict[str, Any]:
-    """Bring the node pool to `p['state']`. `availability_domains()` is asked only when none are given."""
+    """Bring the node pool to `p['state']`. `availability_domains()` is asked only when none are given.
+
+    The cluster is `p['cluster_id']`, or the managed cluster named `p['cluster_name']` in the compartment.
+    """
     progress: list[dict[str, Any]] = []
+    absent = p.get("state", "present") == "absent"
+    cluster = _pool_cluster(ce, p, absent=absent)
+    if cluster is None:  # absent, and the cluster (with its node pools) is gone already
+        return {"changed": False, "node_pool": None, "progress": progress, "diff": {"before": None, "after": None}}
+    p = {**p, "cluster_id": cluster.id}
+    if absent:
+        live = find_node_pool(ce, p["compartment_id"], cluster.id, p["name"], gone=("DELETED",))
+        changed = live is not None and _delete(ce, live, p, progress, what="node pool", check_mode=check_mode)
+        return {"changed": changed, "node_pool": None, "progress": progress,
+                "diff": {"before": _pool_view(live) if changed else None, "after": None}}
     live = find_node_pool(ce, p["compartment_id"], p["cluster_id"], p["name"])
     before = _pool_view(live) if live else None
-    if p.get("state", "present") == "absent":
-        if live is not None and not check_mode:
-            _wait(ce, call(ce.delete_node_pool, live.id), p, progress)
-        return {"changed": live is not None, "node_pool": None, "progress": progress,
-                "diff": {"before": before, "after": None}}
-    cluster = call(ce.get_cluster, p["cluster_id"]).data
     version = p.get("kubernetes_version") or cluster.kubernetes_version
     cni = ([o.cni_type for o in (cluster.cluster_pod_network_options or [])] or [CNI_FLANNEL])[0]
     ads = list(p.get("availability_domains") or availability_domains())

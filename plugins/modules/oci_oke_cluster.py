@@ -31,7 +31,11 @@ options:
     type: str
     required: true
   state:
-    description: V(absent) deletes the cluster (its node pools go with it).
+    description:
+      - V(absent) deletes the cluster (its node pools go with it) and waits for the work request. Load
+        balancers and block volumes created by Kubernetes stay; delete LoadBalancer Services first.
+      - A cluster already being deleted is waited for; a 409 because another work request runs on it
+        fails with what to do.
     type: str
     choices: [present, absent]
     default: present
@@ -89,6 +93,12 @@ EXAMPLES = r"""
     cluster_type: ENHANCED_CLUSTER
     cni_type: OCI_VCN_IP_NATIVE
   register: hub
+
+- name: Delete it
+  multicluster.gitops.oci_oke_cluster:
+    compartment_id: "{{ oci_compartment_id }}"
+    name: hub
+    state: absent
 """
 
 RETURN = r"""

@@ -25,15 +25,16 @@ attributes:
     support: full
 options:
   cluster_id:
-    description: OCID of the cluster.
+    description: OCID of the cluster. Required with O(state=present).
     type: str
-    required: true
   dest:
     description: Path of the kubeconfig file to write.
     type: path
     required: true
   state:
-    description: V(absent) removes O(dest).
+    description:
+      - V(absent) removes O(dest) and needs no OCI credentials. The token script is kept, since other
+        kubeconfigs in the same directory may use it.
     type: str
     choices: [present, absent]
     default: present
@@ -63,6 +64,11 @@ EXAMPLES = r"""
     cluster_id: "{{ hub.cluster.id }}"
     dest: "{{ playbook_dir }}/../.cache/hub.kubeconfig"
   register: kc
+
+- name: Remove it when the cluster is deleted
+  multicluster.gitops.oci_oke_kubeconfig:
+    dest: "{{ playbook_dir }}/../.cache/hub.kubeconfig"
+    state: absent
 """
 
 RETURN = r"""
@@ -105,7 +111,7 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._oci_oke impor
 
 def argspec() -> dict:
     return oci_argument_spec({
-        "cluster_id": {"type": "str", "required": True},
+        "cluster_id": {"type": "str"},
         "dest": {"type": "path", "required": True},
         "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
         "endpoint": {"type": "str", "default": "PUBLIC_ENDPOINT",
@@ -116,6 +122,9 @@ def argspec() -> dict:
     })
 
 
+REQUIRED_IF = [("state", "present", ("cluster_id",))]
+
+
 def _token_script_source() -> bytes:
     """The token generator's source, read through its loader (a file, or the module's zip payload)."""
     return inspect.getsource(_oci_token).encode()
@@ -124,13 +133,15 @@ def _token_script_source() -> bytes:
 def _backend(module: AnsibleModule) -> dict:
     import oci
 
-    client = oci_client(oci.container_engine.ContainerEngineClient, module.params)
+    # Removing the file needs no API call, so no credentials either.
+    client = (None if module.params["state"] == "absent"
+              else oci_client(oci.container_engine.ContainerEngineClient, module.params))
     return reconcile_kubeconfig(client, module.params, check_mode=module.check_mode,
                                 script_source=_token_script_source(), python=sys.executable)
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argspec(), required_if=REQUIRED_IF, supports_check_mode=True)
     run_oci_module(module, _backend)
 
 

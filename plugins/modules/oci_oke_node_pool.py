@@ -28,15 +28,23 @@ options:
     type: str
     required: true
   cluster_id:
-    description: OCID of the cluster.
+    description: OCID of the cluster. One of O(cluster_id) and O(cluster_name) is required.
     type: str
-    required: true
+  cluster_name:
+    description:
+      - Name of the cluster, found like M(multicluster.gitops.oci_oke_cluster) finds it (name plus the
+        managed-by tag in O(compartment_id)). Handy for O(state=absent), when the OCID is not at hand.
+      - With O(state=absent) a missing cluster means the node pool is gone too.
+    type: str
   name:
     description: Name of the node pool.
     type: str
     required: true
   state:
-    description: V(absent) deletes the node pool.
+    description:
+      - V(absent) deletes the node pool and waits for the work request (its nodes are terminated).
+      - A node pool already being deleted is waited for; a 409 because another work request runs on it
+        fails with what to do.
     type: str
     choices: [present, absent]
     default: present
@@ -105,6 +113,13 @@ EXAMPLES = r"""
     ocpus: 2
     memory_in_gbs: 16
     size: 3
+
+- name: Delete it, finding the cluster by name
+  multicluster.gitops.oci_oke_node_pool:
+    compartment_id: "{{ oci_compartment_id }}"
+    cluster_name: hub
+    name: hub-pool
+    state: absent
 """
 
 RETURN = r"""
@@ -133,7 +148,8 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._oci_oke impor
 def argspec() -> dict:
     return oci_argument_spec({
         "compartment_id": {"type": "str", "required": True},
-        "cluster_id": {"type": "str", "required": True},
+        "cluster_id": {"type": "str"},
+        "cluster_name": {"type": "str"},
         "name": {"type": "str", "required": True},
         "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
         "kubernetes_version": {"type": "str"},
@@ -154,6 +170,8 @@ def argspec() -> dict:
 
 
 REQUIRED_IF = [("state", "present", ("subnet_id",))]
+REQUIRED_ONE_OF = [("cluster_id", "cluster_name")]
+MUTUALLY_EXCLUSIVE = [("cluster_id", "cluster_name")]
 
 
 def _backend(module: AnsibleModule) -> dict:
@@ -170,7 +188,8 @@ def _backend(module: AnsibleModule) -> dict:
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argspec(), required_if=REQUIRED_IF, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argspec(), required_if=REQUIRED_IF, required_one_of=REQUIRED_ONE_OF,
+                           mutually_exclusive=MUTUALLY_EXCLUSIVE, supports_check_mode=True)
     run_oci_module(module, _backend)
 
 

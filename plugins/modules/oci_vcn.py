@@ -34,7 +34,11 @@ options:
     type: str
     required: true
   state:
-    description: V(absent) deletes every resource of the network, subnets first.
+    description:
+      - V(absent) deletes every resource of the network, last created first (subnets, security lists,
+        route tables, gateways, the VCN), each waited for until C(TERMINATED).
+      - A 409 because something outside the network still uses a resource (for example a load balancer
+        of a Kubernetes Service in the load balancer subnet) fails naming the resource and what to delete.
     type: str
     choices: [present, absent]
     default: present

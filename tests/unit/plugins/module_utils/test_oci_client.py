@@ -168,6 +168,26 @@ def test_conflict_is_not_retried_but_incorrect_state_is():
     assert oc.call(stub.list_clusters, "c").data == []
 
 
+@pytest.mark.parametrize("status, code, rewritten", [
+    (409, "Conflict", True),
+    (404, "NotAuthorizedOrNotFound", False),
+    (400, "InvalidParameter", False),
+])
+def test_delete_explains_only_conflicts(status, code, rewritten):
+    stub = ContainerEngineStub()
+    stub.fail("delete_cluster", status=status, code=code, request_id="RID-D", message="Service says no.")
+    with pytest.raises(ApiError) as exc:
+        oc.delete(stub.delete_cluster, "ocid1.cluster.x", what="cluster 'hub'", in_use="Delete X first.")
+    err = exc.value
+    assert (err.status, err.reason, err.request_id) == (status, code, "RID-D")
+    assert err.body == {"code": code, "message": "Service says no."}
+    if rewritten:
+        assert err.msg == ("Cannot delete cluster 'hub' (ocid1.cluster.x) yet: 409 Conflict: Service says no. "
+                           "Delete X first. [opc-request-id: RID-D]")
+    else:
+        assert err.msg.startswith(f"delete_cluster failed: {status} {code}") and "Delete X first" not in err.msg
+
+
 @pytest.mark.parametrize("want, have, equal", [
     ({"a": 1, "b": None}, {"a": 1, "b": 2}, True),
     ({"a": [{"x": 1}]}, {"a": [{"x": 1, "y": 2}]}, True),

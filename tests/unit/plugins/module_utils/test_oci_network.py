@@ -169,3 +169,90 @@ def test_api_error_during_create_carries_request_id(vn):
     with pytest.raises(ApiError) as exc:
         reconcile_network(vn, params(), check_mode=False)
     assert "RID-9" in exc.value.msg and exc.value.request_id == "RID-9"
+
+
+# --- state: absent -----------------------------------------------------------------------------------
+VNIC_IN_USE = ("The Subnet ocid1.subnet.oc1.x references the VNIC ocid1.vnic.oc1.y. "
+               "You must remove the reference to proceed with this operation.")
+
+
+def live_of(vn, noun):
+    return [r for r in vn.of_kind(noun) if r.lifecycle_state != "TERMINATED"]
+
+
+def test_absent_on_an_empty_compartment_changes_nothing(vn):
+    result = reconcile_network(vn, params(state="absent"), check_mode=False)
+    assert not result["changed"] and result["resources"] == [] and vn.writes() == []
+
+
+def test_absent_check_mode_lists_every_resource_and_deletes_nothing(vn):
+    reconcile_network(vn, params(), check_mode=False)
+    vn.calls.clear()
+    result = reconcile_network(vn, params(state="absent"), check_mode=True)
+    assert result["changed"] and vn.writes() == []
+    assert {r["action"] for r in result["resources"]} == {"delete"}
+    assert len(result["diff"]["before"]) == 12 and result["diff"]["after"] == {}
+    assert all(r.lifecycle_state == "AVAILABLE" for r in vn.resources.values())
+
+
+def test_absent_waits_for_each_deletion_before_the_next(vn):
+    reconcile_network(vn, params(), check_mode=False)
+    vn.calls.clear()
+    result = reconcile_network(vn, params(state="absent"), check_mode=False)
+    ops = [op for op, _ in vn.calls if op.startswith(("delete_", "get_"))]
+    # every delete is followed by a get of the same kind (the waiter) before the next delete
+    for i, op in enumerate(ops):
+        if op.startswith("delete_"):
+            assert ops[i + 1] == "get_" + op.removeprefix("delete_")
+    assert {p["state"] for p in result["progress"]} == {"TERMINATED"}
+    assert len({p["id"] for p in result["progress"]}) == 12
+
+
+def test_absent_409_while_a_load_balancer_uses_the_subnet(vn):
+    reconcile_network(vn, params(), check_mode=False)
+    vn.calls.clear()
+    vn.fail("delete_subnet", status=409, code="Conflict", message=VNIC_IN_USE, request_id="RID-409")
+    with pytest.raises(ApiError) as exc:
+        reconcile_network(vn, params(state="absent"), check_mode=False)
+    msg = exc.value.msg
+    assert exc.value.status == 409 and exc.value.request_id == "RID-409"
+    assert "subnet 'hub-lb-subnet'" in msg and "references the VNIC" in msg and "LoadBalancer" in msg
+    assert "RID-409" in msg and "still running" not in msg
+    assert vn.writes() == ["delete_subnet"]  # a Conflict is not retried and nothing after it is deleted
+    assert len(live_of(vn, "subnet")) == 3 and len(live_of(vn, "vcn")) == 1
+    # once the load balancer is gone, the same task finishes the job
+    result = reconcile_network(vn, params(state="absent"), check_mode=False)
+    assert result["changed"] and len(result["resources"]) == 12
+    assert all(r.lifecycle_state == "TERMINATED" for r in vn.resources.values())
+
+
+def test_absent_vcn_still_holding_foreign_resources(vn):
+    reconcile_network(vn, params(), check_mode=False)
+    # OCI answers IncorrectState while a gateway is in use: retried, then reported with what to delete
+    vn.fail("delete_vcn", status=409, code="IncorrectState", times=6, request_id="RID-V",
+            message="ocid1.vcn.oc1.x is associated with Gateway that is in use")
+    with pytest.raises(ApiError) as exc:
+        reconcile_network(vn, params(state="absent"), check_mode=False)
+    assert "vcn 'hub-vcn'" in exc.value.msg and "did not create" in exc.value.msg
+    assert [op for op, _ in vn.calls].count("delete_vcn") == 6
+    assert live_of(vn, "subnet") == [] and len(live_of(vn, "vcn")) == 1
+
+
+def test_absent_after_a_run_that_did_not_wait(vn):
+    reconcile_network(vn, params(), check_mode=False)
+    first = reconcile_network(vn, params(state="absent", wait=False), check_mode=False)
+    assert first["changed"] and first["progress"] == []
+    assert {r.lifecycle_state for r in vn.resources.values()} == {"TERMINATING"}
+    vn.calls.clear()
+    second = reconcile_network(vn, params(state="absent"), check_mode=False)
+    assert not second["changed"] and vn.writes() == []
+    assert {r["action"] for r in second["resources"]} == {"none"}
+    assert {r.lifecycle_state for r in vn.resources.values()} == {"TERMINATED"}
+
+
+def test_absent_does_not_touch_another_network(vn):
+    reconcile_network(vn, params(), check_mode=False)
+    reconcile_network(vn, params(name="other"), check_mode=False)
+    reconcile_network(vn, params(state="absent"), check_mode=False)
+    assert len(live_of(vn, "subnet")) == 3
+    assert {r.display_name for r in live_of(vn, "vcn")} == {"other-vcn"}

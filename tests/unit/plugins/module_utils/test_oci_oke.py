@@ -282,3 +282,139 @@ def test_kubeconfig_instance_principal_args(ce, tmp_path):
                          check_mode=False, script_source=b"x", which=lambda name: "/usr/bin/oci")
     args = yaml.safe_load(dest.read_text())["users"][0]["user"]["exec"]["args"]
     assert args[-2:] == ["--auth", "instance_principal"]
+
+
+# --- state: absent -------------------------------------------------------------------------------------
+class SlowDeleteStub(ContainerEngineStub):
+    """Deletions stay DELETING until the next read, like OKE while the work request runs."""
+
+    def get_cluster(self, cluster_id, **kwargs):
+        resp = super().get_cluster(cluster_id, **kwargs)
+        if self.clusters[cluster_id].lifecycle_state == "DELETING":
+            self.clusters[cluster_id].lifecycle_state = "DELETED"
+        return resp
+
+    def get_node_pool(self, node_pool_id, **kwargs):
+        resp = super().get_node_pool(node_pool_id, **kwargs)
+        if self.node_pools[node_pool_id].lifecycle_state == "DELETING":
+            self.node_pools[node_pool_id].lifecycle_state = "DELETED"
+        return resp
+
+
+def absent_pool(**over):
+    return {"compartment_id": COMP, "cluster_id": None, "cluster_name": "hub", "name": "hub-pool", "state": "absent",
+            "wait": True, "wait_timeout": 5, **over}
+
+
+def no_ads():
+    raise AssertionError("an absent node pool needs no availability domains")
+
+
+def test_cluster_absent_waits_for_the_work_request_and_diffs(ce):
+    cluster = make_cluster(ce)
+    ce.calls.clear()
+    checked = reconcile_cluster(ce, cluster_params(state="absent"), check_mode=True)
+    assert checked["changed"] and ce.writes() == [] and checked["diff"]["before"]["id"] == cluster["id"]
+    ce.work_request_statuses = ["ACCEPTED", "IN_PROGRESS", "SUCCEEDED"]
+    result = reconcile_cluster(ce, cluster_params(state="absent"), check_mode=False)
+    assert [p["status"] for p in result["progress"]] == ["ACCEPTED", "IN_PROGRESS", "SUCCEEDED"]
+    assert {p["operation"] for p in result["progress"]} == {"CLUSTER_DELETE"}
+    assert result["diff"] == {"before": checked["diff"]["before"], "after": None}
+
+
+def test_cluster_absent_failed_work_request_is_an_error(ce):
+    make_cluster(ce)
+    ce.work_request_statuses = ["IN_PROGRESS", "FAILED"]
+    with pytest.raises(ApiError, match="CLUSTER_DELETE.*FAILED"):
+        reconcile_cluster(ce, cluster_params(state="absent"), check_mode=False)
+
+
+def test_cluster_absent_409_says_what_to_wait_for(ce):
+    cluster = make_cluster(ce)
+    ce.fail("delete_cluster", status=409, code="Conflict", request_id="RID-C",
+            message="Cluster has a work request in progress")
+    with pytest.raises(ApiError) as exc:
+        reconcile_cluster(ce, cluster_params(state="absent"), check_mode=False)
+    assert exc.value.status == 409 and "cluster 'hub'" in exc.value.msg and cluster["id"] in exc.value.msg
+    assert "work-request list" in exc.value.msg and "RID-C" in exc.value.msg
+    assert ce.clusters[cluster["id"]].lifecycle_state == "ACTIVE"
+
+
+def test_cluster_absent_waits_for_a_deletion_already_running():
+    ce = SlowDeleteStub()
+    cluster = make_cluster(ce)
+    ce.clusters[cluster["id"]].lifecycle_state = "DELETING"  # a previous run timed out
+    ce.calls.clear()
+    result = reconcile_cluster(ce, cluster_params(state="absent"), check_mode=False)
+    assert not result["changed"] and ce.writes() == []
+    assert ce.clusters[cluster["id"]].lifecycle_state == "DELETED"
+    assert [p["state"] for p in result["progress"]] == ["DELETED"]
+
+
+def test_node_pool_absent_by_cluster_name(ce):
+    _, created = make_pool(ce)
+    ce.calls.clear()
+    checked = reconcile_node_pool(ce, absent_pool(), check_mode=True, availability_domains=no_ads)
+    assert checked["changed"] and ce.writes() == []
+    assert checked["diff"]["before"]["id"] == created["node_pool"]["id"]
+    result = reconcile_node_pool(ce, absent_pool(), check_mode=False, availability_domains=no_ads)
+    assert result["changed"] and ce.writes() == ["delete_node_pool"]
+    assert [(p["operation"], p["status"]) for p in result["progress"]] == [("NODEPOOL_DELETE", "SUCCEEDED")]
+    ce.calls.clear()
+    again = reconcile_node_pool(ce, absent_pool(), check_mode=False, availability_domains=no_ads)
+    assert not again["changed"] and ce.writes() == []
+
+
+def test_node_pool_absent_when_the_cluster_is_gone(ce):
+    for over in ({}, {"cluster_name": None, "cluster_id": "ocid1.cluster.oc1..gone"}):
+        result = reconcile_node_pool(ce, absent_pool(**over), check_mode=False, availability_domains=no_ads)
+        assert not result["changed"] and ce.writes() == []
+    assert "list_node_pools" not in [op for op, _ in ce.calls]
+
+
+def test_node_pool_absent_409_while_another_work_request_runs(ce):
+    make_pool(ce)
+    ce.fail("delete_node_pool", status=409, code="Conflict", request_id="RID-P",
+            message="Node pool is being updated by another request")
+    with pytest.raises(ApiError) as exc:
+        reconcile_node_pool(ce, absent_pool(), check_mode=False, availability_domains=no_ads)
+    assert exc.value.status == 409 and "node pool 'hub-pool'" in exc.value.msg and "RID-P" in exc.value.msg
+    assert "work-request list" in exc.value.msg
+    (pool,) = ce.node_pools.values()
+    assert pool.lifecycle_state == "ACTIVE"
+
+
+def test_node_pool_absent_waits_for_a_deletion_already_running():
+    ce = SlowDeleteStub()
+    make_pool(ce)
+    (pool,) = ce.node_pools.values()
+    pool.lifecycle_state = "DELETING"
+    ce.calls.clear()
+    result = reconcile_node_pool(ce, absent_pool(), check_mode=False, availability_domains=no_ads)
+    assert not result["changed"] and ce.writes() == [] and pool.lifecycle_state == "DELETED"
+
+
+def test_node_pool_present_needs_an_existing_cluster(ce):
+    with pytest.raises(InvalidInput, match="No cluster named 'hub'"):
+        reconcile_node_pool(ce, {**pool_params(None), "cluster_name": "hub"}, check_mode=False,
+                            availability_domains=lambda: ADS)
+
+
+def test_node_pool_present_by_cluster_name(ce):
+    cluster = make_cluster(ce)
+    result = reconcile_node_pool(ce, {**pool_params(None), "cluster_name": "hub"}, check_mode=False,
+                                 availability_domains=lambda: ADS)
+    assert result["changed"] and result["node_pool"]["cluster_id"] == cluster["id"]
+
+
+def test_kubeconfig_absent_needs_no_api(tmp_path):
+    dest = tmp_path / "hub.kubeconfig"
+    dest.write_text("apiVersion: v1\n")
+    params = {"dest": str(dest), "state": "absent"}
+    checked = reconcile_kubeconfig(None, params, check_mode=True, script_source=b"x")
+    assert checked["changed"] and dest.exists()
+    assert checked["diff"] == {"before": {"path": str(dest)}, "after": None}
+    assert reconcile_kubeconfig(None, params, check_mode=False, script_source=b"x")["changed"]
+    assert not dest.exists()
+    again = reconcile_kubeconfig(None, params, check_mode=False, script_source=b"x")
+    assert not again["changed"] and again["diff"]["before"] is None

@@ -92,3 +92,83 @@ def test_kubeconfig_module_writes_the_real_token_script(monkeypatch, capsys, tmp
     assert rc == 0 and result["token_generator"] == "collection"
     script = (tmp_path / "oke-token.py").read_text()
     assert "def generate_token" in script and script.startswith("#!/usr/bin/env python3")
+
+
+# --- state: absent through the modules -----------------------------------------------------------------
+def make_hub(monkeypatch, capsys, vn, ce):
+    """Network, cluster and node pool as the role creates them."""
+    _, net, _ = run(oci_vcn, {"compartment_id": "c", "name": "hub"}, monkeypatch, capsys, vn)
+    _, cluster, _ = run(oci_oke_cluster, {"compartment_id": "c", "name": "hub", "vcn_id": net["vcn_id"],
+                                          "kubernetes_version": "v1.33.1",
+                                          "endpoint_subnet_id": net["subnet_ids"]["api"]}, monkeypatch, capsys, ce)
+    run(oci_oke_node_pool, {"compartment_id": "c", "cluster_id": cluster["cluster"]["id"], "name": "hub-pool",
+                            "subnet_id": net["subnet_ids"]["workers"], "availability_domains": ["AD-1"]},
+        monkeypatch, capsys, ce)
+
+
+ABSENT = [
+    (oci_oke_node_pool, "ce", {"compartment_id": "c", "cluster_name": "hub", "name": "hub-pool", "state": "absent"}),
+    (oci_oke_cluster, "ce", {"compartment_id": "c", "name": "hub", "state": "absent"}),
+    (oci_vcn, "vn", {"compartment_id": "c", "name": "hub", "state": "absent"}),
+]
+
+
+def test_teardown_check_mode_then_real_then_again(monkeypatch, capsys):
+    clients = {"vn": VirtualNetworkStub(), "ce": ContainerEngineStub()}
+    make_hub(monkeypatch, capsys, clients["vn"], clients["ce"])
+    for client in clients.values():
+        client.calls.clear()
+    for module, which, args in ABSENT:
+        rc, result, _ = run(module, {**args, "_ansible_check_mode": True, "_ansible_diff": True}, monkeypatch,
+                            capsys, clients[which])
+        assert rc == 0 and result["changed"] and result["diff"]["before"], module.__name__
+    assert clients["vn"].writes() == [] and clients["ce"].writes() == []
+    for module, which, args in ABSENT:
+        rc, result, _ = run(module, args, monkeypatch, capsys, clients[which])
+        assert rc == 0 and result["changed"], module.__name__
+    assert clients["ce"].writes() == ["delete_node_pool", "delete_cluster"]
+    assert len(clients["vn"].writes()) == 12
+    for client in clients.values():
+        client.calls.clear()
+    for module, which, args in ABSENT:
+        rc, result, _ = run(module, args, monkeypatch, capsys, clients[which])
+        assert rc == 0 and not result["changed"], module.__name__
+    assert clients["vn"].writes() == [] and clients["ce"].writes() == []
+
+
+def test_delete_conflict_fails_with_the_resource_and_request_id(monkeypatch, capsys):
+    vn, ce = VirtualNetworkStub(), ContainerEngineStub()
+    make_hub(monkeypatch, capsys, vn, ce)
+    vn.fail("delete_subnet", status=409, code="Conflict", request_id="RID-LB",
+            message="The Subnet ocid1.subnet.x references the VNIC ocid1.vnic.y. You must remove the reference.")
+    rc, result, _ = run(oci_vcn, {"compartment_id": "c", "name": "hub", "state": "absent"}, monkeypatch, capsys, vn)
+    assert rc == 1 and result["status"] == 409 and result["opc_request_id"] == "RID-LB"
+    assert "hub-lb-subnet" in result["msg"] and "LoadBalancer Services" in result["msg"]
+
+
+def test_node_pool_needs_its_cluster_by_id_or_name(monkeypatch, capsys):
+    args = {"compartment_id": "c", "name": "hub-pool", "state": "absent"}
+    rc, result, _ = run(oci_oke_node_pool, args, monkeypatch, capsys, ContainerEngineStub())
+    assert rc == 1 and "cluster_id" in result["msg"] and "cluster_name" in result["msg"]
+    rc, result, _ = run(oci_oke_node_pool, {**args, "cluster_id": "x", "cluster_name": "hub"}, monkeypatch, capsys,
+                        ContainerEngineStub())
+    assert rc == 1 and "mutually exclusive" in result["msg"]
+
+
+def test_kubeconfig_absent_without_cluster_or_credentials(monkeypatch, capsys, tmp_path):
+    dest = tmp_path / "hub.kubeconfig"
+    dest.write_text("apiVersion: v1\n")
+
+    def no_client(cls, params):
+        raise AssertionError("removing the kubeconfig must not build an OCI client")
+
+    monkeypatch.setattr(oci_oke_kubeconfig, "oci_client", no_client)
+    for expect in (True, False):
+        with patch_module_args({"dest": str(dest), "state": "absent"}), pytest.raises(SystemExit):
+            oci_oke_kubeconfig.main()
+        result = json.loads(capsys.readouterr().out)
+        assert result["changed"] is expect and not dest.exists()
+    with patch_module_args({"dest": str(dest)}), pytest.raises(SystemExit):
+        oci_oke_kubeconfig.main()
+    result = json.loads(capsys.readouterr().out)
+    assert result["failed"] and "cluster_id" in result["msg"]

@@ -110,8 +110,7 @@ class Api:
     @_locked
     def list(self, rtype: ResourceType, version: str, namespace: str | None,
              labels: Selector, fields: Selector) -> dict[str, Any]:
-        if namespace:
-            self._require_namespace(rtype, namespace)
+        # Like kube-apiserver: listing in a namespace that does not exist is an empty list, not a 404.
         items, rv = self.store.list(rtype.key, namespace if rtype.namespaced else None)
         chosen = [self.served(rtype, version, o) for o in items if labels.matches(o) and fields.matches(o)]
         return {"apiVersion": rtype.api_version(version), "kind": f"{rtype.kind}List",

@@ -63,6 +63,11 @@ def test_missing_namespace_is_404(core):
     assert err.value.status == 404 and body["details"]["kind"] == "namespaces"
 
 
+def test_list_in_missing_namespace_is_empty(core):
+    result = core.list_namespaced_config_map("no-such-ns")
+    assert result.items == [] and int(result.metadata.resource_version) > 0
+
+
 def test_boot_namespaces_exist_and_cannot_be_deleted(core):
     names = {n.metadata.name for n in core.list_namespace().items}
     assert {"default", "kube-system", "kube-public"} <= names

@@ -1,0 +1,507 @@
+"""argocd_cluster_secret: module wiring and the registration logic against an in-memory API (no HTTP).
+
+The in-memory API below implements only what the module uses (plain-path REST, label and field selectors,
+dryRun, a token controller, bearer-token checks on /version); the HTTP behaviour is covered by
+tests/integration/test_argocd_cluster_secret.py against kubemu.
+"""
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from collections import Counter
+from typing import Any
+from unittest import mock
+
+import pytest
+import yaml
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_registration import Options, Registrar
+from ansible_collections.multicluster.gitops.plugins.module_utils._errors import ApiError
+from ansible_collections.multicluster.gitops.plugins.module_utils._k8s_client import K8S_AUTH_ARG_SPEC, KubeClient
+from ansible_collections.multicluster.gitops.plugins.modules import argocd_cluster_secret as module
+
+HUB = "https://hub.example:6443"
+CA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n").decode()
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _parse(path: str) -> tuple[str, str | None, str | None]:
+    """(collection id, namespace, name) of a REST path."""
+    parts = path.strip("/").split("/")
+    prefix = parts[:2] if parts[0] == "api" else parts[:3]
+    rest = parts[len(prefix):]
+    namespace = None
+    if len(rest) >= 2 and rest[0] == "namespaces" and len(rest) > 2:
+        namespace, rest = rest[1], rest[2:]
+    plural = rest[0]
+    group = "" if parts[0] == "api" else prefix[1]
+    return f"{group}/{plural}", namespace, (rest[1] if len(rest) > 1 else None)
+
+
+def _matches(obj: dict[str, Any], label_selector: str | None, field_selector: str | None) -> bool:
+    labels = obj["metadata"].get("labels") or {}
+    for term in filter(None, (label_selector or "").split(",")):
+        key, _, value = term.partition("=")
+        if key not in labels or (value and labels[key] != value):
+            return False
+    for term in filter(None, (field_selector or "").split(",")):
+        key, _, value = term.partition("=")
+        if key == "metadata.name" and obj["metadata"]["name"] != value:
+            return False
+    return True
+
+
+class FakeApi:
+    """One emulated API server: objects by (collection, namespace, name)."""
+
+    def __init__(self, server: str, *, capi_version: str | None = "v1beta2") -> None:
+        self.server = server
+        self.capi_version = capi_version
+        self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.requests: Counter = Counter()
+        self.tokens: set[str] = set()
+        self.fill_tokens = True
+        self.down = False
+        self._serial = 0
+
+    @property
+    def writes(self) -> int:
+        return sum(n for (method, _), n in self.requests.items() if method != "GET")
+
+    def put(self, collection: str, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        self._serial += 1
+        meta["resourceVersion"] = str(self._serial)
+        self.objects[(collection, meta.get("namespace") or "", meta["name"])] = obj
+        if obj.get("type") == "kubernetes.io/service-account-token" and self.fill_tokens:
+            token = f"sa-token-{self._serial}-{self.server}"
+            obj["data"] = {"token": b64(token), "ca.crt": CA}
+            self.tokens.add(token)
+
+    def remove(self, collection: str, namespace: str, name: str) -> None:
+        obj = self.objects.pop((collection, namespace, name))
+        if obj.get("type") == "kubernetes.io/service-account-token":
+            token = (obj.get("data") or {}).get("token")
+            if token:
+                self.tokens.discard(base64.b64decode(token).decode())
+
+    def handle(self, method: str, path: str, query: dict[str, Any], body: Any, token: str | None) -> Any:
+        if self.down:
+            raise ApiError(f"{method} {self.server}{path} failed: connection refused", reason="MaxRetryError")
+        collection = _parse(path)[0] if path.startswith(("/api/", "/apis/")) and path.count("/") > 2 else path
+        self.requests[(method, collection)] += 1
+        if token is not None and token not in self.tokens:
+            raise ApiError(f"{method} {path}: 401 Unauthorized", status=401)
+        if path == "/version":
+            return {"gitVersion": "v1.31.0"}
+        if path == "/apis/cluster.x-k8s.io":
+            if self.capi_version is None:
+                raise ApiError(f"GET {path}: 404 NotFound", status=404)
+            return {"kind": "APIGroup", "name": "cluster.x-k8s.io",
+                    "preferredVersion": {"groupVersion": f"cluster.x-k8s.io/{self.capi_version}",
+                                         "version": self.capi_version}}
+        collection, namespace, name = _parse(path)
+        dry = (query or {}).get("dryRun") == "All"
+        key = (collection, namespace or "", name or "")
+        if method == "GET" and name is None:
+            items = [copy.deepcopy(o) for (c, ns, _), o in sorted(self.objects.items())
+                     if c == collection and (namespace is None or ns == namespace)
+                     and _matches(o, query.get("labelSelector"), query.get("fieldSelector"))]
+            return {"items": items}
+        if method == "POST":
+            obj = copy.deepcopy(body)
+            obj["metadata"].setdefault("namespace", namespace)
+            key = (collection, namespace or "", obj["metadata"]["name"])
+            if key in self.objects:
+                raise ApiError(f"POST {path}: 409 AlreadyExists", status=409)
+            if not dry:
+                self.put(collection, obj)
+            return copy.deepcopy(obj)
+        if key not in self.objects:
+            raise ApiError(f"{method} {path}: 404 NotFound", status=404)
+        if method == "GET":
+            return copy.deepcopy(self.objects[key])
+        if method == "DELETE":
+            if not dry:
+                self.remove(*key)
+            return {"kind": "Status", "status": "Success"}
+        if method == "PUT":
+            if body["metadata"].get("resourceVersion") not in (None, self.objects[key]["metadata"]["resourceVersion"]):
+                raise ApiError(f"PUT {path}: 409 Conflict", status=409)
+            if not dry:
+                self.put(collection, copy.deepcopy(body))
+            return body
+        if method == "PATCH":
+            obj = copy.deepcopy(self.objects[key])
+            labels = obj["metadata"].setdefault("labels", {})
+            for k, v in ((body.get("metadata") or {}).get("labels") or {}).items():
+                if v is None:
+                    labels.pop(k, None)
+                else:
+                    labels[k] = v
+            if not dry:
+                self.put(collection, obj)
+            return obj
+        raise AssertionError(f"unexpected {method} {path}")
+
+
+class FakeClient(KubeClient):
+    """KubeClient whose transport is a FakeApi (the verbs of KubeClient are used unchanged)."""
+
+    def __init__(self, api: FakeApi, token: str | None = None) -> None:
+        super().__init__(api_client=None)
+        self.fake, self.token = api, token
+
+    @property
+    def host(self) -> str:
+        return self.fake.server
+
+    def request(self, method, path, *, query=None, body=None, content_type=None, timeout=None, stream=False):
+        self.requests += 1
+        return self.fake.handle(method, path, {k: v for k, v in (query or {}).items() if v is not None},
+                                body, self.token)
+
+
+class World:
+    """A hub with CAPI Clusters, and workload API servers reached through their kubeconfigs."""
+
+    def __init__(self) -> None:
+        self.hub = FakeApi(HUB)
+        self.workloads: dict[str, FakeApi] = {}
+
+    def workload(self, index: int) -> FakeApi:
+        server = f"https://10.0.0.{index}:6443"
+        return self.workloads.setdefault(server, FakeApi(server))
+
+    def client_factory(self, doc: dict[str, Any]) -> FakeClient:
+        server = doc["clusters"][0]["cluster"]["server"]
+        user = doc["users"][0]["user"]
+        return FakeClient(self.workloads[server], token=user.get("token"))
+
+    def add_cluster(self, name: str, namespace: str = "workloads", *, workload: int = 1, initialized: bool = True,
+                    labels: dict[str, str] | None = None, kubeconfig: str | None | bool = True,
+                    oke: bool = False) -> None:
+        server = self.workload(workload).server
+        cluster = {"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
+                   "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {})},
+                   "spec": {"infrastructureRef": {"kind": "OCIManagedCluster" if oke else "OCICluster"}},
+                   "status": {"initialization": {"controlPlaneInitialized": initialized}}}
+        self.hub.put("cluster.x-k8s.io/clusters", cluster)
+        if kubeconfig is True:
+            kubeconfig = b64(yaml.safe_dump(self.kubeconfig(name, server)))
+        if kubeconfig:
+            self.hub.put("/secrets", {
+                "apiVersion": "v1", "kind": "Secret", "type": "cluster.x-k8s.io/secret",
+                "metadata": {"name": f"{name}-kubeconfig", "namespace": namespace,
+                             "labels": {"cluster.x-k8s.io/cluster-name": name}},
+                "data": {"value": kubeconfig}})
+
+    @staticmethod
+    def kubeconfig(name: str, server: str) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Config", "current-context": f"{name}-admin@{name}",
+                "clusters": [{"name": name, "cluster": {"server": server, "certificate-authority-data": CA}}],
+                "users": [{"name": f"{name}-admin", "user": {
+                    "client-certificate-data": b64(f"CERT-OF-{name}"), "client-key-data": b64(f"KEY-OF-{name}")}}],
+                "contexts": [{"name": f"{name}-admin@{name}", "context": {"cluster": name, "user": f"{name}-admin"}}]}
+
+    def run(self, check_mode: bool = False, **params: Any):
+        return Registrar(FakeClient(self.hub), Options(**params), check_mode=check_mode,
+                         workload_client_factory=self.client_factory).run()
+
+    def argocd_secrets(self) -> dict[str, dict[str, Any]]:
+        return {name: o for (c, ns, name), o in self.hub.objects.items() if c == "/secrets" and ns == "argocd"}
+
+
+def actions(outcome) -> dict[str, str]:
+    return {r.cluster: r.action for r in outcome.results}
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+# --- module wiring -------------------------------------------------------------------------------
+
+def test_argspec_extends_the_shared_auth_spec_and_hides_credentials():
+    spec = module.argspec()
+    assert spec["kubeconfig"]["no_log"] is True and spec["api_key"]["no_log"] is True
+    assert spec["credential_mode"]["default"] == "auto"
+    assert spec["label_allowlist"]["default"] == ["env", "region", "tier"]
+
+
+def test_documentation_matches_the_argspec():
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    spec = module.argspec()
+    own = {k: v for k, v in spec.items() if k not in K8S_AUTH_ARG_SPEC}
+    assert set(doc["options"]) == set(own)
+    for name, opt in own.items():
+        assert doc["options"][name]["type"] == opt["type"], name
+        assert doc["options"][name].get("default") == opt.get("default"), name
+        assert doc["options"][name].get("choices") == opt.get("choices"), name
+    assert doc["extends_documentation_fragment"] == ["multicluster.gitops.k8s_auth"]
+    assert set(doc["attributes"]) == {"check_mode", "diff_mode"}
+
+
+def _run_main(args: dict[str, Any], hub: FakeApi):
+    class Exit(Exception):
+        pass
+
+    captured: dict[str, Any] = {}
+
+    def finish(kind):
+        def inner(self, **kwargs):
+            captured.update(kwargs, _kind=kind, _no_log_values=set(self.no_log_values))
+            raise Exit
+        return inner
+
+    with patch_module_args(args), \
+            mock.patch.object(module.AnsibleModule, "exit_json", finish("exit")), \
+            mock.patch.object(module.AnsibleModule, "fail_json", finish("fail")), \
+            mock.patch.object(module, "kube_client", lambda params: FakeClient(hub)):
+        with pytest.raises(Exit):
+            module.main()
+    return captured
+
+
+@pytest.mark.parametrize("args,fragment", [
+    ({"name": "a", "namespace": "n", "label_selector": "x=y"}, "mutually exclusive"),
+    ({"name": "a"}, "namespace"),
+    ({"clusters": [{"name": "a"}]}, "namespace"),
+    ({"credential_mode": "magic"}, "credential_mode"),
+])
+def test_bad_parameters_fail_before_any_request(world, args, fragment):
+    result = _run_main(args, world.hub)
+    assert result["_kind"] == "fail" and fragment in result["msg"]
+    assert sum(world.hub.requests.values()) == 0
+
+
+def test_main_registers_reports_and_masks_key_material(world):
+    world.add_cluster("dev")
+    result = _run_main({"name": "dev", "namespace": "workloads", "_ansible_diff": True}, world.hub)
+    assert result["_kind"] == "exit" and result["changed"] is True
+    assert result["clusters"] == [{"cluster": "dev", "namespace": "workloads", "secret": "cluster-workloads-dev",
+                                   "action": "created", "reason": "registered in Argo CD",
+                                   "credential_mode": "kubeconfig"}]
+    assert result["summary"]["created"] == 1
+    assert b64("KEY-OF-dev") in result["_no_log_values"] and "KEY-OF-dev" in result["_no_log_values"]
+    assert b64("KEY-OF-dev") not in json.dumps(result["diff"])
+
+
+def test_main_fails_at_the_end_naming_each_failure(world):
+    world.add_cluster("good")
+    world.add_cluster("broken", kubeconfig=b64("::: not yaml {"))
+    result = _run_main({"namespace": "workloads"}, world.hub)
+    assert result["_kind"] == "fail"
+    assert "1 of 2 clusters failed" in result["msg"] and "workloads/broken" in result["msg"]
+    assert {c["cluster"]: c["action"] for c in result["clusters"]} == {"broken": "failed", "good": "created"}
+    tolerated = _run_main({"namespace": "workloads", "tolerate_failures": True}, world.hub)
+    assert tolerated["_kind"] == "exit"
+
+
+def test_main_reports_hub_errors_clearly():
+    hub = FakeApi(HUB, capi_version=None)
+    result = _run_main({"name": "a", "namespace": "n"}, hub)
+    assert result["_kind"] == "fail" and "install Cluster API" in result["msg"]
+
+
+def test_missing_argocd_namespace_is_reported_clearly():
+    hub = FakeApi(HUB)
+    real = hub.handle
+
+    def handle(method, path, query, body, token):
+        if path.startswith("/api/v1/namespaces/argocd/"):
+            raise ApiError(f"{method} {path}: 404 namespaces \"argocd\" not found", status=404)
+        return real(method, path, query, body, token)
+
+    hub.handle = handle
+    result = _run_main({"namespace": "workloads"}, hub)
+    assert result["_kind"] == "fail" and "role argocd" in result["msg"] and "argocd_namespace" in result["msg"]
+
+
+# --- selection, pending, idempotence ---------------------------------------------------------------
+
+def test_one_list_per_kind_and_no_write_on_rerun(world):
+    for i in range(20):
+        world.add_cluster(f"c{i}", namespace=f"ns{i % 3}", workload=i % 4)
+    first = world.run()
+    assert set(actions(first).values()) == {"created"}
+    assert len(world.argocd_secrets()) == 20
+    lists = {k: v for k, v in world.hub.requests.items() if k[0] == "GET"}
+    assert lists == {("GET", "/apis/cluster.x-k8s.io"): 1, ("GET", "cluster.x-k8s.io/clusters"): 1,
+                     ("GET", "/secrets"): 2}
+    world.hub.requests.clear()
+    second = world.run()
+    assert set(actions(second).values()) == {"unchanged"} and not second.changed
+    assert world.hub.writes == 0
+
+
+def test_pending_clusters_are_not_failures(world):
+    world.add_cluster("booting", initialized=False)
+    world.add_cluster("nokubeconfig", kubeconfig=None)
+    out = world.run(clusters=[{"name": "booting", "namespace": "workloads"},
+                              {"name": "nokubeconfig", "namespace": "workloads"},
+                              {"name": "ghost", "namespace": "workloads"}])
+    assert actions(out) == {"booting": "pending", "nokubeconfig": "pending", "ghost": "pending"}
+    assert not out.failures and world.hub.writes == 0
+
+
+def test_label_selector_and_label_propagation(world):
+    world.add_cluster("a", labels={"env": "dev", "fleet": "x"})
+    world.add_cluster("b", labels={"env": "prod"})
+    out = world.run(label_selector="fleet=x")
+    assert actions(out) == {"a": "created"}
+    obj = world.hub.objects[("cluster.x-k8s.io/clusters", "workloads", "a")]
+    obj["metadata"]["labels"]["env"] = "prod"
+    out = world.run(label_selector="fleet=x")
+    assert actions(out) == {"a": "updated"}
+    assert world.argocd_secrets()["cluster-workloads-a"]["metadata"]["labels"]["env"] == "prod"
+
+
+def test_hub_is_never_registered(world):
+    world.workloads[HUB] = world.hub
+    world.add_cluster("self")
+    world.hub.objects[("/secrets", "workloads", "self-kubeconfig")]["data"]["value"] = b64(
+        yaml.safe_dump(World.kubeconfig("self", HUB + "/")))
+    world.add_cluster("other", workload=2)
+    world.add_cluster("incluster", workload=3)
+    world.hub.objects[("/secrets", "workloads", "incluster-kubeconfig")]["data"]["value"] = b64(
+        yaml.safe_dump(World.kubeconfig("incluster", "https://kubernetes.default.svc")))
+    out = world.run()
+    assert actions(out) == {"self": "skipped", "other": "created", "incluster": "skipped"}
+    assert list(world.argocd_secrets()) == ["cluster-workloads-other"]
+
+
+def test_check_mode_changes_nothing_but_reports_the_change(world):
+    world.add_cluster("dev")
+    out = world.run(check_mode=True)
+    assert actions(out) == {"dev": "created"} and out.changed
+    assert world.argocd_secrets() == {}
+    assert world.hub.requests[("POST", "/secrets")] == 1  # sent with dryRun=All
+
+
+def test_foreign_secret_with_the_same_name_is_not_taken_over(world):
+    world.hub.put("/secrets", {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                               "metadata": {"name": "cluster-workloads-dev", "namespace": "argocd"},
+                               "data": {"name": b64("hand-made")}})
+    world.add_cluster("dev")
+    out = world.run()
+    assert actions(out) == {"dev": "failed"} and "not labelled" in out.results[0].reason
+    assert base64.b64decode(world.argocd_secrets()["cluster-workloads-dev"]["data"]["name"]) == b"hand-made"
+
+
+# --- prune and absent ----------------------------------------------------------------------------
+
+def test_prune_removes_only_managed_secrets_of_gone_clusters(world):
+    world.add_cluster("stay")
+    world.add_cluster("gone")
+    world.run()
+    world.hub.put("/secrets", {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                               "metadata": {"name": "hand-made", "namespace": "argocd",
+                                            "labels": {"argocd.argoproj.io/secret-type": "cluster"}}})
+    del world.hub.objects[("cluster.x-k8s.io/clusters", "workloads", "gone")]
+    check = world.run(check_mode=True, prune=True)
+    assert actions(check)["gone"] == "removed" and "cluster-workloads-gone" in world.argocd_secrets()
+    out = world.run(prune=True)
+    assert actions(out) == {"stay": "unchanged", "gone": "removed"}
+    assert sorted(world.argocd_secrets()) == ["cluster-workloads-stay", "hand-made"]
+
+
+def test_prune_with_a_selector_keeps_clusters_outside_it(world):
+    world.add_cluster("a", labels={"fleet": "x"})
+    world.add_cluster("b")
+    world.run()
+    out = world.run(label_selector="fleet=x", prune=True)
+    assert actions(out) == {"a": "unchanged"}
+    assert len(world.argocd_secrets()) == 2
+
+
+def test_state_absent(world):
+    world.add_cluster("dev")
+    world.run()
+    out = world.run(name="dev", namespace="workloads", state="absent")
+    assert actions(out) == {"dev": "removed"} and world.argocd_secrets() == {}
+    again = world.run(name="dev", namespace="workloads", state="absent")
+    assert actions(again) == {"dev": "unchanged"} and not again.changed
+
+
+# --- service_account mode ------------------------------------------------------------------------
+
+def _argocd_config(world: World, name: str) -> dict[str, Any]:
+    secret = world.argocd_secrets()[f"cluster-workloads-{name}"]
+    return json.loads(base64.b64decode(secret["data"]["config"]))
+
+
+def test_oke_cluster_gets_a_service_account_token(world):
+    world.add_cluster("oke", oke=True, workload=5)
+    out = world.run()
+    assert actions(out) == {"oke": "created"} and out.results[0].credential_mode == "service_account"
+    workload = world.workloads["https://10.0.0.5:6443"]
+    kinds = {c for c, _, _ in workload.objects}
+    assert kinds == {"/serviceaccounts", "rbac.authorization.k8s.io/clusterroles",
+                     "rbac.authorization.k8s.io/clusterrolebindings", "/secrets"}
+    config = _argocd_config(world, "oke")
+    assert config["bearerToken"] in workload.tokens and "certData" not in config["tlsClientConfig"]
+    cluster = world.hub.objects[("cluster.x-k8s.io/clusters", "workloads", "oke")]
+    assert cluster["metadata"]["labels"]["multicluster.gitops/credential-mode"] == "service_account"
+    assert config["bearerToken"] in out.no_log_values
+
+    world.hub.requests.clear()
+    workload.requests.clear()
+    again = world.run()
+    assert actions(again) == {"oke": "unchanged"}
+    assert world.hub.writes == 0 and workload.writes == 0
+
+
+def test_revoked_token_is_reissued(world):
+    world.add_cluster("oke", oke=True, workload=5)
+    world.run()
+    workload = world.workloads["https://10.0.0.5:6443"]
+    old = _argocd_config(world, "oke")["bearerToken"]
+    workload.tokens.discard(old)  # revoked, the Secret still holds it
+    out = world.run()
+    assert actions(out) == {"oke": "updated"} and "rejected (401)" in out.results[0].reason
+    new = _argocd_config(world, "oke")["bearerToken"]
+    assert new != old and new in workload.tokens
+
+
+def test_token_controller_timeout_fails_that_cluster_only(world):
+    world.add_cluster("slow", oke=True, workload=5)
+    world.add_cluster("fine", workload=6)
+    world.workload(5).fill_tokens = False
+    out = world.run(token_timeout=0.2)
+    assert actions(out) == {"slow": "failed", "fine": "created"}
+    assert "token controller" in {r.cluster: r.reason for r in out.results}["slow"]
+
+
+def test_unreachable_workload_does_not_stop_the_others(world):
+    world.add_cluster("down", workload=7)
+    world.add_cluster("up", workload=8)
+    world.workload(7).down = True
+    out = world.run(credential_mode="service_account")
+    assert actions(out) == {"down": "failed", "up": "created"}
+    assert "10.0.0.7" in {r.cluster: r.reason for r in out.results}["down"]
+
+
+def test_check_mode_in_service_account_mode_writes_nowhere(world):
+    world.add_cluster("oke", oke=True, workload=5)
+    out = world.run(check_mode=True)
+    assert actions(out) == {"oke": "created"}
+    assert world.workloads["https://10.0.0.5:6443"].objects == {} and world.argocd_secrets() == {}
+    assert "multicluster.gitops/credential-mode" not in world.hub.objects[
+        ("cluster.x-k8s.io/clusters", "workloads", "oke")]["metadata"]["labels"]
+
+
+def test_explicit_kubeconfig_mode_removes_the_service_account_label(world):
+    world.add_cluster("dev", labels={"multicluster.gitops/credential-mode": "service_account"})
+    assert world.run().results[0].credential_mode == "service_account"
+    out = world.run(credential_mode="kubeconfig")
+    assert out.results[0].credential_mode == "kubeconfig" and actions(out) == {"dev": "updated"}
+    labels = world.hub.objects[("cluster.x-k8s.io/clusters", "workloads", "dev")]["metadata"]["labels"]
+    assert "multicluster.gitops/credential-mode" not in labels
+    assert "certData" in _argocd_config(world, "dev")["tlsClientConfig"]

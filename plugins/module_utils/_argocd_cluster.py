@@ -24,6 +24,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml  # a dependency of ansible-core
 
+from ansible_collections.multicluster.gitops.plugins.module_utils._capi import is_oke as is_oke_cluster
 from ansible_collections.multicluster.gitops.plugins.module_utils._errors import InvalidInput
 
 __all__ = [
@@ -405,18 +406,6 @@ def normalise_server(url: str) -> str:
     if url.startswith("https://") and url.endswith(":443"):
         url = url[:-4]
     return url
-
-
-def _ref_kind(spec: Mapping[str, Any], ref: str) -> str | None:
-    value = spec.get(ref)
-    return value.get("kind") if isinstance(value, dict) else None
-
-
-def is_oke_cluster(cluster: Mapping[str, Any]) -> bool:
-    """An OKE cluster managed by CAPOCI (its kubeconfig carries a token that expires within minutes)."""
-    spec = cluster.get("spec") or {}
-    return (_ref_kind(spec, "infrastructureRef") == "OCIManagedCluster"
-            or _ref_kind(spec, "controlPlaneRef") == "OCIManagedControlPlane")
 
 
 def _condition_true(conditions: Any, kind: str) -> bool:

@@ -39,6 +39,7 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_servic
     ServiceAccountCredentials,
     kubeconfig_client,
 )
+from ansible_collections.multicluster.gitops.plugins.module_utils._capi import CAPI_GROUP, capi_cluster_resource
 from ansible_collections.multicluster.gitops.plugins.module_utils._errors import (
     ApiError,
     CollectionError,
@@ -46,10 +47,9 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._errors import
 )
 from ansible_collections.multicluster.gitops.plugins.module_utils._k8s_client import SECRET, KubeClient, Resource
 
-__all__ = ["ACTIONS", "Options", "ClusterResult", "Outcome", "Registrar", "capi_cluster_resource", "iter_failures"]
+__all__ = ["ACTIONS", "Options", "ClusterResult", "Outcome", "Registrar", "iter_failures"]
 
 ACTIONS = ("created", "updated", "unchanged", "pending", "removed", "skipped", "failed")
-CAPI_GROUP = "cluster.x-k8s.io"
 KUBECONFIG_LABEL = "cluster.x-k8s.io/cluster-name"
 MANAGED_SELECTOR = f"{LABEL_SECRET_TYPE}=cluster,{LABEL_MANAGED_BY}={MANAGED_BY}"
 _CHANGED = {"created", "updated", "removed"}
@@ -129,23 +129,6 @@ class _Work:
     live: dict[str, Any] | None
     config: dict[str, Any] | None = None
     workload_changes: list[str] = field(default_factory=list)
-
-
-def capi_cluster_resource(hub: KubeClient) -> Resource:
-    """The CAPI Cluster resource at the version the hub prefers (one GET of /apis/cluster.x-k8s.io)."""
-    try:
-        group = hub.request("GET", f"/apis/{CAPI_GROUP}")
-    except ApiError as e:
-        if e.status == 404:
-            raise InvalidInput(f"the hub API at {hub.host} does not serve {CAPI_GROUP}; install Cluster API "
-                               "(role capi_workloads) before registering clusters") from e
-        raise
-    preferred = (group or {}).get("preferredVersion") or {}
-    version = preferred.get("version") or next(
-        (v.get("version") for v in (group or {}).get("versions") or [] if v.get("version")), None)
-    if not version:
-        raise InvalidInput(f"the hub API at {hub.host} lists no version of {CAPI_GROUP}")
-    return Resource(CAPI_GROUP, version, "clusters", "Cluster")
 
 
 def _key(obj: dict[str, Any]) -> tuple[str, str]:

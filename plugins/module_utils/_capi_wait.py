@@ -24,15 +24,15 @@ from typing import Any
 from ansible_collections.multicluster.gitops.plugins.module_utils._capi_status import (
     ClusterView, describe, display_names, interpret, reached, summary,
 )
+from ansible_collections.multicluster.gitops.plugins.module_utils._capi import CAPI_GROUP, capi_cluster_resource
 from ansible_collections.multicluster.gitops.plugins.module_utils._errors import (
     ApiError, CollectionError, InvalidInput, ResourceTimeout,
 )
 from ansible_collections.multicluster.gitops.plugins.module_utils._k8s_client import SECRET, KubeClient, Resource
 
-__all__ = ["ClusterFailed", "WaitSpec", "cluster_resource", "wait_for_clusters", "spec_from_params", "run",
+__all__ = ["ClusterFailed", "WaitSpec", "wait_for_clusters", "spec_from_params", "run",
            "public_result"]
 
-CAPI_GROUP = "cluster.x-k8s.io"
 # Longest single watch request; the stream is resumed from its last resourceVersion afterwards.
 _WATCH_SECONDS = 300
 _MAX_CONSECUTIVE_ERRORS = 5
@@ -80,23 +80,6 @@ class WaitSpec:
             namespaces = {k.split("/", 1)[0] for k in self.names}
             return namespaces.pop() if len(namespaces) == 1 else None
         return self.namespace
-
-
-def cluster_resource(client: KubeClient, api_version: str | None = None) -> Resource:
-    """The Cluster resource at the server's preferred version of cluster.x-k8s.io (one GET)."""
-    if api_version:
-        return Resource(CAPI_GROUP, api_version.rsplit("/", 1)[-1], "clusters", "Cluster")
-    try:
-        group = client.request("GET", f"/apis/{CAPI_GROUP}")
-    except ApiError as e:
-        if e.status == 404:
-            raise InvalidInput(f"{client.host} serves no {CAPI_GROUP} API group: install Cluster API (the core "
-                               "provider) on this cluster, or point the module at the management cluster") from e
-        raise
-    version = ((group or {}).get("preferredVersion") or {}).get("version")
-    if not version:
-        raise ApiError(f"GET /apis/{CAPI_GROUP} returned no preferredVersion: {group!r}")
-    return Resource(CAPI_GROUP, version, "clusters", "Cluster")
 
 
 def _key(obj: dict[str, Any]) -> str:
@@ -328,7 +311,7 @@ def wait_for_clusters(client: KubeClient, spec: WaitSpec, *, resource: Resource 
     ``done`` is False only in check mode (nothing is waited for) or when ``spec.known`` is given and a
     summary changed (a progress round ended)."""
     started = time.monotonic()
-    res = resource or cluster_resource(client)
+    res = resource or capi_cluster_resource(client)
     store = _Store()
     scope = spec.scope
     selector = None if spec.names else spec.label_selector
@@ -402,7 +385,7 @@ def run(client: KubeClient, params: dict[str, Any], *, check_mode: bool = False)
     the ``session`` to pass to the next round."""
     spec = spec_from_params(params, check_mode=check_mode)
     session = params.get("session") or {}
-    res = cluster_resource(client, session.get("api_version"))
+    res = capi_cluster_resource(client, session.get("api_version"))
     out = wait_for_clusters(client, spec, resource=res)
     result = public_result(out)
     if not out["done"] and not check_mode:

@@ -16,8 +16,9 @@ from typing import Any, Callable, Iterator
 import pytest
 import yaml
 
+from ansible_collections.multicluster.gitops.plugins.module_utils._capi import capi_cluster_resource
 from ansible_collections.multicluster.gitops.plugins.module_utils._capi_wait import (
-    ClusterFailed, WaitSpec, cluster_resource, run, wait_for_clusters,
+    ClusterFailed, WaitSpec, run, wait_for_clusters,
 )
 from ansible_collections.multicluster.gitops.plugins.module_utils._errors import ResourceTimeout
 from ansible_collections.multicluster.gitops.plugins.module_utils._k8s_client import KubeClient, kube_client
@@ -317,7 +318,7 @@ def test_dropped_watch_stream_is_resumed(own_hub: Hub) -> None:
         own_hub.status("drop-1", V2_PROVISIONED)
     worker = in_background(controller)
     out = wait_for_clusters(own_hub.client, WaitSpec(names=[f"{own_hub.ns}/drop-1"], timeout=20),
-                            resource=cluster_resource(own_hub.client))
+                            resource=capi_cluster_resource(own_hub.client))
     worker.join()
     assert out["done"] and out["clusters"][0]["phase"] == "Provisioned"
     # Resumed from the last resourceVersion (the change made while no stream was open is replayed):
@@ -343,7 +344,7 @@ def test_410_gone_relists(own_hub: Hub) -> None:
     worker = in_background(controller)
     own_hub.srv.reset_counters()
     out = wait_for_clusters(own_hub.client, WaitSpec(names=[f"{own_hub.ns}/gone-410"], timeout=20),
-                            resource=cluster_resource(own_hub.client))
+                            resource=capi_cluster_resource(own_hub.client))
     worker.join()
     assert out["done"] and out["clusters"][0]["kubeconfig_secret_found"]
     assert out["watch"]["clusters"]["relists"] == 1

@@ -11,8 +11,9 @@ import yaml
 
 from ansible_collections.multicluster.gitops.plugins.action.capi_cluster_wait import changes
 from ansible_collections.multicluster.gitops.plugins.doc_fragments import k8s_auth
+from ansible_collections.multicluster.gitops.plugins.module_utils._capi import capi_cluster_resource
 from ansible_collections.multicluster.gitops.plugins.module_utils._capi_wait import (
-    ClusterFailed, WaitSpec, cluster_resource, run, spec_from_params, wait_for_clusters,
+    ClusterFailed, WaitSpec, run, spec_from_params, wait_for_clusters,
 )
 from ansible_collections.multicluster.gitops.plugins.module_utils._errors import (
     ApiError, InvalidInput, ResourceTimeout,
@@ -128,10 +129,10 @@ def test_duplicate_clusters_rejected() -> None:
 
 def test_discovery_picks_preferred_version_and_explains_missing_capi() -> None:
     client = ScriptedClient([], [])
-    assert cluster_resource(client).api_version == "cluster.x-k8s.io/v1beta2"  # type: ignore[arg-type]
+    assert capi_cluster_resource(client).api_version == "cluster.x-k8s.io/v1beta2"  # type: ignore[arg-type]
     client.discovery = 404  # type: ignore[assignment]
     with pytest.raises(InvalidInput, match="install Cluster API"):
-        cluster_resource(client)  # type: ignore[arg-type]
+        capi_cluster_resource(client)  # type: ignore[arg-type]
 
 
 # --- the wait loop -----------------------------------------------------------------------------------

@@ -17,6 +17,9 @@ each one:
   phase ``Failed``;
 * on deletion (the controller puts its finalizer on every Cluster) stops the workload server, deletes
   the kubeconfig Secret and removes the finalizer.
+
+It also stands in for the controllers that would report other objects ready: Cluster API Operator
+providers get ``Ready=True`` and ``status.installedVersion``, Kyverno ClusterPolicies get ``Ready=True``.
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ from typing import Any, Callable
 
 import yaml
 
-__all__ = ["CapiSimulator", "FAIL_ANNOTATION", "FINALIZER", "STEPS"]
+__all__ = ["CapiSimulator", "FAIL_ANNOTATION", "FINALIZER", "READY_KINDS", "STEPS"]
 
 log = logging.getLogger("kubemu.capi_sim")
 
@@ -41,6 +44,10 @@ FINALIZER = "sandbox.multicluster.gitops/cluster"
 CONDITION_TYPES = ("InfrastructureReady", "ControlPlaneInitialized", "ControlPlaneAvailable", "WorkersAvailable",
                    "RemoteConnectionProbe", "Available")
 # Each step: phase, the conditions that are true from then on, the initialization flags.
+# Objects other controllers would mark Ready: (apiVersion, kind).
+READY_KINDS = tuple(("operator.cluster.x-k8s.io/v1alpha2", kind) for kind in (
+    "CoreProvider", "BootstrapProvider", "ControlPlaneProvider", "InfrastructureProvider", "AddonProvider",
+)) + (("kyverno.io/v1", "ClusterPolicy"),)
 STEPS: tuple[tuple[str, frozenset[str], dict[str, bool]], ...] = (
     ("Pending", frozenset(), {"infrastructureProvisioned": False, "controlPlaneInitialized": False}),
     ("Provisioning", frozenset({"InfrastructureReady"}),
@@ -126,6 +133,7 @@ class CapiSimulator:
         return self._version
 
     def reconcile_all(self) -> None:
+        self.mark_ready()
         version = self._cluster_version()
         if version is None:
             return
@@ -138,6 +146,24 @@ class CapiSimulator:
             self._reconcile(version, cluster, item)
         for key in [k for k in self.tracked if k not in seen]:
             self._forget(self.tracked.pop(key))
+
+    def mark_ready(self) -> None:
+        """Report providers and policies Ready, as their controllers would once they run."""
+        for api_version, kind in READY_KINDS:
+            if not self.hub.serves(api_version, kind):
+                continue
+            for obj in self.hub.list(api_version, kind):
+                status = obj.get("status") or {}
+                if any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []):
+                    continue
+                ready = {"type": "Ready", "status": "True", "reason": "Succeeded", "message": "",
+                         "lastTransitionTime": _now()}
+                new_status = {**status, "conditions": [c for c in status.get("conditions") or []
+                                                       if c.get("type") != "Ready"] + [ready]}
+                if kind.endswith("Provider") and (obj.get("spec") or {}).get("version"):
+                    new_status["installedVersion"] = obj["spec"]["version"]
+                meta = obj["metadata"]
+                self.hub.patch_status(api_version, kind, meta["name"], meta.get("namespace"), new_status)
 
     def _reconcile(self, version: str, cluster: dict[str, Any], item: _Tracked) -> None:
         meta = cluster["metadata"]

@@ -142,3 +142,25 @@ def test_without_crd_files_the_kinds_are_served_without_schemas(kube_server_fact
     obj = _cluster("free-form")
     obj["spec"]["anything"] = {"goes": True}
     assert server.create(obj)["spec"]["anything"] == {"goes": True}
+
+
+@pytest.mark.parametrize("api_version, kind, namespace, spec", [
+    ("operator.cluster.x-k8s.io/v1alpha2", "CoreProvider", "capi-system", {"version": "v1.11.2"}),
+    ("kyverno.io/v1", "ClusterPolicy", None, {"rules": []}),
+])
+def test_providers_and_policies_are_reported_ready(hub, sim, api_version, kind, namespace, spec):
+    if not hub.serves(api_version, kind):
+        pytest.skip(f"{kind} is not served without its CRD")
+    if namespace:
+        hub.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    hub.create({"apiVersion": api_version, "kind": kind, "spec": spec,
+                "metadata": {"name": "cluster-api" if kind == "CoreProvider" else "p1", "namespace": namespace}})
+
+    def ready():
+        obj = hub.get(api_version, kind, "cluster-api" if kind == "CoreProvider" else "p1", namespace)
+        conditions = (obj.get("status") or {}).get("conditions") or []
+        return obj if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions) else None
+
+    obj = _wait(ready)
+    if kind == "CoreProvider":
+        assert obj["status"]["installedVersion"] == "v1.11.2"

@@ -1,0 +1,177 @@
+"""Role capi_workloads against the emulated hub: create, idempotence, check mode, state absent.
+
+The hub is a kubemu server with every CRD of CRD_DIR, and kubemu's CAPI simulator plays the
+providers: it moves each Cluster to Available, starts an emulated API server for it and writes its
+kubeconfig Secret, so the role's readiness wait (capi_cluster_wait) and Argo CD registration
+(argocd_cluster_secret) run for real. There is no Helm (mcg_helm_enabled: false) and no provider
+operator, so provider readiness is not awaited.
+"""
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import CRD_DIR, ROOT
+from tests.helpers.ansible import run_playbook
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+if not (ROOT / "kubemu" / "pytest_plugin.py").exists():
+    pytest.skip("the emulated Kubernetes API (kubemu) is not available", allow_module_level=True)
+
+KEY_MATERIAL = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCintegrationkey"
+CREDENTIALS = {
+    "tenancy": "ocid1.tenancy.oc1..tenancy", "user": "ocid1.user.oc1..user",
+    "key": f"-----BEGIN PRIVATE KEY-----\n{KEY_MATERIAL}\n-----END PRIVATE KEY-----\n",
+    "fingerprint": "12:34:56:78:9a:bc:de:f0:12:34:56:78:9a:bc:de:f0", "region": "eu-frankfurt-1",
+}
+TEST_CLUSTER = {"name": "wl-test", "image_id": "ocid1.image.oc1..img", "labels": {"env": "test"},
+                "workers": {"count": 2}}
+PROD_CLUSTER = {"name": "wl-prod", "kind": "oke", "namespace": "prod-clusters", "kubernetes_version": "v1.31.1",
+                "image_id": "ocid1.image.oc1..oke", "labels": {"env": "prod"}}
+CAPI = "cluster.x-k8s.io/v1beta2"
+INFRA = "infrastructure.cluster.x-k8s.io/v1beta2"
+ARGOCD_SECRETS = "argocd.argoproj.io/secret-type=cluster"
+
+
+def _vars(clusters: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "capi_workloads_clusters": clusters,
+        "capi_workloads_oci_credentials": CREDENTIALS,
+        "capi_workloads_oci_compartment_id": "ocid1.compartment.oc1..workloads",
+        "capi_workloads_provider_wait": False,
+        "capi_workloads_wait_timeout": 120,
+        "capi_workloads_delete_timeout": 60,
+    }
+
+
+def _play(tmp_path: Path, kubeconfig: Path, clusters: list[dict[str, Any]], *, check: bool = False):
+    result = run_playbook(tmp_path, "playbooks/capi_workloads.yml", kubeconfig=kubeconfig,
+                          extra_vars=_vars(clusters), check=check, diff=True, verbosity=1)
+    assert result.rc == 0, result.stdout[-6000:]
+    assert KEY_MATERIAL not in result.stdout
+    for value in (CREDENTIALS["fingerprint"], CREDENTIALS["key"]):
+        assert base64.b64encode(value.encode()).decode()[:40] not in result.stdout
+    return result
+
+
+@pytest.fixture
+def hub(kube_server_factory, tmp_path: Path):
+    if not CRD_DIR.is_dir():
+        pytest.skip(f"CRD folder {CRD_DIR} is absent (set MCG_CRD_DIR)")
+    from kubemu.capi_sim import CapiSimulator
+
+    server = kube_server_factory("capi-hub", crd_dir=CRD_DIR)
+    server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}})
+    sim = CapiSimulator(server, lambda name: kube_server_factory(name), step_seconds=0.2).start()
+    try:
+        yield server, server.write_kubeconfig(tmp_path / "hub.kubeconfig")
+    finally:
+        sim.stop()
+
+
+def _argocd_clusters(srv) -> dict[str, dict[str, str]]:
+    """Argo CD cluster Secrets on the hub: name -> labels."""
+    if srv.get("v1", "Namespace", "argocd") is None:
+        return {}
+    items = srv.list("v1", "Secret", "argocd")
+    return {s["metadata"]["name"]: s["metadata"].get("labels", {}) for s in items
+            if s["metadata"].get("labels", {}).get("argocd.argoproj.io/secret-type") == "cluster"}
+
+
+def test_create_idempotent_check_mode_and_delete(hub, tmp_path: Path) -> None:
+    srv, kubeconfig = hub
+
+    # --check on an empty hub: changes reported, nothing created
+    checked = _play(tmp_path / "check", kubeconfig, [TEST_CLUSTER, PROD_CLUSTER], check=True)
+    assert checked.changed() > 0
+    assert srv.get(CAPI, "Cluster", "wl-test", "workload-clusters") is None
+    assert srv.get("operator.cluster.x-k8s.io/v1alpha2", "CoreProvider", "cluster-api", "capi-system") is None
+
+    # first run creates everything
+    first = _play(tmp_path / "first", kubeconfig, [TEST_CLUSTER, PROD_CLUSTER])
+    assert first.changed() >= 6
+    assert "Skipped the cluster-api-operator chart" in first.stdout
+    assert "would create Secret cluster-api-provider-oci-system/capoci-variables" in checked.stdout
+    cluster = srv.get(CAPI, "Cluster", "wl-test", "workload-clusters")
+    assert cluster["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "multicluster.gitops"
+    assert srv.get(INFRA, "OCICluster", "wl-test", "workload-clusters")["spec"]["identityRef"]["name"]
+    assert srv.get(CAPI, "MachineDeployment", "wl-test-md-0", "workload-clusters")["spec"]["replicas"] == 2
+    # template syntax of other engines reaches the API untouched (cloud-init, CAAPH Go templates)
+    kcp = srv.get("controlplane.cluster.x-k8s.io/v1beta2", "KubeadmControlPlane", "wl-test-control-plane",
+                  "workload-clusters")
+    assert {"name": "provider-id", "value": 'oci://{{ ds["id"] }}'} in \
+        kcp["spec"]["kubeadmConfigSpec"]["initConfiguration"]["nodeRegistration"]["kubeletExtraArgs"]
+    calico = srv.get("addons.cluster.x-k8s.io/v1alpha1", "HelmChartProxy", "calico", "workload-clusters")
+    assert "{{ index .Cluster.spec.clusterNetwork.pods.cidrBlocks 0 }}" in calico["spec"]["valuesTemplate"]
+    assert srv.get(CAPI, "MachinePool", "wl-prod-pool-0", "prod-clusters") is not None
+    assert srv.get(INFRA, "OCIManagedControlPlane", "wl-prod", "prod-clusters")["spec"]["version"] == "v1.31.1"
+    assert srv.get("operator.cluster.x-k8s.io/v1alpha2", "InfrastructureProvider", "oci",
+                   "cluster-api-provider-oci-system")["spec"]["version"]
+    principal = srv.get("v1", "Secret", "capoci-user-principal-credentials", "cluster-api-provider-oci-system")
+    assert base64.b64decode(principal["data"]["tenancy"]).decode() == CREDENTIALS["tenancy"]
+    assert srv.get("addons.cluster.x-k8s.io/v1alpha1", "HelmChartProxy", "calico", "workload-clusters")
+    assert srv.get("addons.cluster.x-k8s.io/v1beta2", "ClusterResourceSet", "wl-test-oci-cloud-config",
+                   "workload-clusters")
+    # ready (the wait passed) and registered in Argo CD with the entry's labels
+    registered = _argocd_clusters(srv)
+    assert {(labels.get("multicluster.gitops/cluster-name"), labels.get("env")) for labels in registered.values()} == {
+        ("wl-test", "test"), ("wl-prod", "prod")}
+
+    # second run: nothing to do
+    second = _play(tmp_path / "second", kubeconfig, [TEST_CLUSTER, PROD_CLUSTER])
+    assert second.changed() == 0, second.stdout[-4000:]
+
+    # a cluster dropped from the list is left alone; state: absent deletes it and what the role made for it
+    srv.reset_counters()
+    gone = _play(tmp_path / "absent", kubeconfig, [{"name": "wl-test", "state": "absent"}, PROD_CLUSTER])
+    assert gone.changed() > 0
+    assert srv.get(CAPI, "Cluster", "wl-test", "workload-clusters") is None
+    assert srv.get(INFRA, "OCICluster", "wl-test", "workload-clusters") is None
+    assert srv.get(CAPI, "MachineDeployment", "wl-test-md-0", "workload-clusters") is None
+    assert srv.get("v1", "Secret", "wl-test-oci-cloud-config", "workload-clusters") is None
+    assert srv.get(CAPI, "Cluster", "wl-prod", "prod-clusters") is not None
+    assert srv.requests[("DELETE", "clusters")] == 1
+    assert {labels.get("multicluster.gitops/cluster-name") for labels in _argocd_clusters(srv).values()} == {"wl-prod"}
+
+
+
+def test_destroy_removes_clusters_then_hub_objects(hub, tmp_path: Path) -> None:
+    """playbooks/destroy.yml on a hub seeded directly (as the roles would leave it)."""
+    srv, kubeconfig = hub
+    managed = {"app.kubernetes.io/managed-by": "multicluster.gitops"}
+    for ns in ("workload-clusters", "capi-system", "cluster-api-provider-oci-system"):
+        srv.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": managed}})
+    srv.create({"apiVersion": CAPI, "kind": "Cluster", "metadata": {
+        "name": "wl-a", "namespace": "workload-clusters", "labels": {**managed, "env": "test"}}, "spec": {}})
+    srv.create({"apiVersion": CAPI, "kind": "Cluster", "metadata": {
+        "name": "foreign", "namespace": "default"}, "spec": {}})
+    srv.create({"apiVersion": "operator.cluster.x-k8s.io/v1alpha2", "kind": "CoreProvider", "metadata": {
+        "name": "cluster-api", "namespace": "capi-system", "labels": managed}, "spec": {"version": "v1.11.2"}})
+    srv.create({"apiVersion": "addons.cluster.x-k8s.io/v1alpha1", "kind": "HelmChartProxy", "metadata": {
+        "name": "ingress-nginx", "namespace": "workload-clusters", "labels": managed},
+        "spec": {"chartName": "ingress-nginx", "repoURL": "https://kubernetes.github.io/ingress-nginx",
+                 "clusterSelector": {"matchLabels": managed}}})
+    srv.create({"apiVersion": "v1", "kind": "Secret", "metadata": {
+        "name": "cluster-workload-clusters-wl-a", "namespace": "argocd",
+        "labels": {**managed, "argocd.argoproj.io/secret-type": "cluster"}}, "data": {}})
+
+    refused = run_playbook(tmp_path / "refused", "playbooks/destroy.yml", kubeconfig=kubeconfig,
+                           extra_vars={"mcg_destroy_confirm": False})
+    assert refused.rc != 0 and "Not confirmed; nothing was deleted" in refused.stdout, refused.stdout[-3000:]
+    assert srv.get(CAPI, "Cluster", "wl-a", "workload-clusters") is not None
+
+    destroyed = run_playbook(tmp_path / "destroy", "playbooks/destroy.yml", kubeconfig=kubeconfig,
+                             extra_vars={"mcg_destroy_confirm": True, "capi_workloads_delete_timeout": 60})
+    assert destroyed.rc == 0, destroyed.stdout[-6000:]
+    assert srv.get(CAPI, "Cluster", "wl-a", "workload-clusters") is None
+    assert srv.get(CAPI, "Cluster", "foreign", "default") is not None      # not the collection's
+    assert _argocd_clusters(srv) == {}
+    assert srv.list("operator.cluster.x-k8s.io/v1alpha2", "CoreProvider") == []
+    assert srv.list("addons.cluster.x-k8s.io/v1alpha1", "HelmChartProxy") == []
+    assert srv.get("v1", "Namespace", "workload-clusters") is None
+    assert srv.get("v1", "Namespace", "cluster-api-provider-oci-system") is None
+    assert "Skipped uninstalling the Helm releases" in destroyed.stdout

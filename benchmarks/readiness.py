@@ -75,7 +75,7 @@ def controller(srv: KubeServer, names: list[str], *, spread: float, start_after:
     rng = random.Random(seed)
     plan: list[tuple[float, str, str]] = []
     for name in names:
-        a, b = sorted(rng.uniform(0, spread) for _ in range(2))
+        a, b = sorted(rng.uniform(0, spread) for draw in range(2))
         plan += [(a, "provisioning", name), (b, "provisioned", name)]
     plan.sort()
 

@@ -131,7 +131,7 @@ def run(hub: KubeServer, kubeconfig: Path, tmp: Path, play: str, namespace: str)
     if result.rc != 0:
         raise SystemExit(f"playbook failed:\n{result.stdout[-3000:]}")
     requests = sum(hub.requests.values())
-    writes = sum(v for (method, _), v in hub.requests.items() if method != "GET")
+    writes = sum(v for (method, plural), v in hub.requests.items() if method != "GET")
     tasks = float(re.search(r"BENCH_SECONDS=([0-9.]+)", result.stdout).group(1))
     return seconds, tasks, requests, writes
 
@@ -164,13 +164,13 @@ def main() -> None:
                 if n in loop_sizes:
                     approaches.append(("kubernetes.core loop", LOOP_PLAY, n <= args.loop_rerun_max))
                 for label, play, rerun in approaches:
-                    wall, tasks, requests, _ = run(hub, kubeconfig, tmp / f"{label[:4]}-{n}-1", play, namespace)
+                    wall, tasks, requests = run(hub, kubeconfig, tmp / f"{label[:4]}-{n}-1", play, namespace)[:3]
                     rows[(label, n)] = (wall, tasks)
                     again = "-"
                     rerun_writes: int | str = "-"
                     if rerun:
-                        _, rerun_tasks, _, rerun_writes = run(hub, kubeconfig, tmp / f"{label[:4]}-{n}-2", play,
-                                                              namespace)
+                        second = run(hub, kubeconfig, tmp / f"{label[:4]}-{n}-2", play, namespace)
+                        rerun_tasks, rerun_writes = second[1], second[3]
                         again = f"{rerun_tasks:.2f}"
                     print(f"{label:<22}{n:>6}{wall:>9.2f}{tasks:>9.2f}{requests / n:>13.2f}{again:>15}"
                           f"{rerun_writes:>14}", flush=True)

@@ -146,8 +146,8 @@ class Api:
             raise ApiError.bad_request("the request body must be a JSON object")
         obj = clone(body)
         kind, api_version = obj.get("kind"), obj.get("apiVersion")
-        if kind and kind != rtype.kind or api_version and api_version not in {rtype.api_version(v)
-                                                                               for v in rtype.versions}:
+        served = {rtype.api_version(v) for v in rtype.versions}
+        if kind and kind != rtype.kind or api_version and api_version not in served:
             raise ApiError.bad_request(f"the API version in the data ({api_version}) does not match the "
                                        f"expected API version ({rtype.api_version(version)}) or kind "
                                        f"({kind} vs {rtype.kind})")
@@ -406,7 +406,7 @@ class Api:
     def _empty_namespace(self, namespace: str) -> None:
         for rtype in self.registry.all():
             if rtype.namespaced:
-                items, _ = self.store.list(rtype.key, namespace)
+                items = self.store.list(rtype.key, namespace)[0]
                 for item in items:
                     self.store.remove(rtype.key, namespace, item["metadata"]["name"])
 

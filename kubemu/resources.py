@@ -138,7 +138,7 @@ class Registry:
         return rtype if rtype and version in rtype.versions else None
 
     def by_kind(self, api_version: str, kind: str) -> ResourceType | None:
-        group, _, version = api_version.rpartition("/")
+        group, separator, version = api_version.rpartition("/")
         for rtype in self.all():
             if rtype.group == group and rtype.kind == kind and version in rtype.versions:
                 return rtype

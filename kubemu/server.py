@@ -44,7 +44,7 @@ def _parse_crds(directory: str, stamp: tuple[tuple[str, int, int], ...]) -> tupl
     if cached.exists():
         return tuple(json.loads(cached.read_text()))
     docs: list[dict[str, Any]] = []
-    for name, _, _ in stamp:
+    for name, mtime_ns, size in stamp:
         with open(Path(directory, name), encoding="utf-8") as fh:
             docs += [d for d in yaml.load_all(fh, Loader=_YAML_LOADER)
                      if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"]
@@ -321,8 +321,8 @@ class KubeServer:
         rtype, version, ns = self._locate(api_version, kind, namespace)
         raw = json.dumps({"status": status}).encode()
         with self.store.lock:
-            result, _ = self.api.patch(rtype, version, ns, name, "application/merge-patch+json", raw,
-                                       subresource="status")
+            result = self.api.patch(rtype, version, ns, name, "application/merge-patch+json", raw,
+                                    subresource="status")[0]
         return clone(result)
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:

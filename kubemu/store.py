@@ -77,7 +77,7 @@ class Store:
     def list(self, key: TypeKey, namespace: str | None = None) -> tuple[list[dict[str, Any]], int]:
         """Objects of a type (in one namespace, or all) sorted by namespace/name, and the list's rv."""
         with self._lock:
-            items = [clone(e.obj) for (ns, _), e in sorted(self._objects.get(key, {}).items())
+            items = [clone(e.obj) for (ns, name), e in sorted(self._objects.get(key, {}).items())
                      if namespace is None or ns == namespace]
             return items, self._rv
 

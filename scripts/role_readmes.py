@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Generate roles/<role>/README.md from roles/<role>/meta/argument_specs.yml.
 
     python scripts/role_readmes.py            # write every README whose role has argument specs

@@ -25,5 +25,5 @@ git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' 
   cp -p "$f" "$dest/$f"
 done
 cd "$dest"
-git init -q . && git add -A >/dev/null 2>&1 || true
+{ git init -q . && git add -A; } >/dev/null 2>&1 || true
 exec ansible-test sanity --venv --python 3.11 --color no "$@"

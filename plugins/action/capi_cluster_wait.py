@@ -1,5 +1,5 @@
-# Copyright: multicluster.gitops contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, multicluster.gitops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Progress for multicluster.gitops.capi_cluster_wait.
 
 A module only reports when it ends, and creating a workload cluster takes 10-20 minutes. This action

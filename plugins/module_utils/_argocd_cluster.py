@@ -1,5 +1,5 @@
-# Copyright: multicluster.gitops contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, multicluster.gitops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The Argo CD cluster Secret of a Cluster API cluster: pure functions, no I/O.
 
 The same format is produced by the collection's Kyverno ClusterPolicy, so Secrets written by the
@@ -22,12 +22,22 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-import yaml  # a dependency of ansible-core
-
 from ansible_collections.multicluster.gitops.plugins.module_utils._capi import is_oke as is_oke_cluster
 from ansible_collections.multicluster.gitops.plugins.module_utils._errors import InvalidInput
 
+try:
+    import yaml
+    HAS_YAML = True
+    YAML_IMPORT_ERROR: Exception | None = None
+    # libyaml's safe loader when PyYAML was built with it: parsing 1000 kubeconfigs drops from seconds to a fraction.
+    _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+except ImportError as e:  # pragma: no cover - reported by the module through missing_required_lib
+    HAS_YAML = False
+    YAML_IMPORT_ERROR = e
+
 __all__ = [
+    "HAS_YAML",
+    "YAML_IMPORT_ERROR",
     "MANAGED_BY",
     "LABEL_SECRET_TYPE",
     "LABEL_MANAGED_BY",
@@ -63,8 +73,6 @@ ANNOTATION_CREDENTIAL_MODE = "multicluster.gitops/credential-mode"
 DEFAULT_LABEL_ALLOWLIST = ("env", "region", "tier")
 HUB_IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
 
-# libyaml's safe loader when PyYAML was built with it: parsing 1000 kubeconfigs drops from seconds to a fraction.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MAX_NAME = 63
 _HASHED_PREFIX = 52
 _CREDENTIAL_KEYS = ("bearerToken", "certData", "keyData", "caData", "password")

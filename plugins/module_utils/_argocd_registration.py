@@ -1,5 +1,5 @@
-# Copyright: multicluster.gitops contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, multicluster.gitops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Registration of Cluster API clusters in the hub's Argo CD: the backend of ``argocd_cluster_secret``.
 
 One run reads the hub with one LIST per kind (CAPI Clusters, CAPI kubeconfig Secrets, the managed Argo CD
@@ -39,7 +39,7 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_servic
     ServiceAccountCredentials,
     kubeconfig_client,
 )
-from ansible_collections.multicluster.gitops.plugins.module_utils._capi import CAPI_GROUP, capi_cluster_resource
+from ansible_collections.multicluster.gitops.plugins.module_utils._capi import capi_cluster_resource
 from ansible_collections.multicluster.gitops.plugins.module_utils._errors import (
     ApiError,
     CollectionError,
@@ -167,7 +167,7 @@ class Registrar:
     def _scope(self, pairs: list[tuple[str, str]] | None) -> str | None:
         if pairs is None:
             return self.opts.namespace
-        namespaces = {ns for ns, _ in pairs}
+        namespaces = {ns for ns, name in pairs}
         return next(iter(namespaces)) if len(namespaces) == 1 else None
 
     @property

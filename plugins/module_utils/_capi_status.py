@@ -1,5 +1,5 @@
-# Copyright: multicluster.gitops contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, multicluster.gitops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What a Cluster API ``Cluster`` object says about its readiness, in either API shape.
 
 Pure functions over the object as the API returns it; no I/O. Two shapes exist:

@@ -1,5 +1,5 @@
-# Copyright: multicluster.gitops contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, multicluster.gitops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Wait for Cluster API Clusters with one LIST and one watch per kind (Clusters, Secrets).
 
 Each kind is listed once, then watched from the LIST's resourceVersion in a thread that keeps a
@@ -24,7 +24,7 @@ from typing import Any
 from ansible_collections.multicluster.gitops.plugins.module_utils._capi_status import (
     ClusterView, describe, display_names, interpret, reached, summary,
 )
-from ansible_collections.multicluster.gitops.plugins.module_utils._capi import CAPI_GROUP, capi_cluster_resource
+from ansible_collections.multicluster.gitops.plugins.module_utils._capi import capi_cluster_resource
 from ansible_collections.multicluster.gitops.plugins.module_utils._errors import (
     ApiError, CollectionError, InvalidInput, ResourceTimeout,
 )
@@ -273,7 +273,7 @@ def _outcome(spec: WaitSpec, ev: _Evaluation, *, elapsed: float, resource: Resou
         "wait_for": spec.wait_for,
         "api_version": resource.api_version,
         "elapsed": round(elapsed, 3),
-        "ready": [k for k in ev.ready],
+        "ready": list(ev.ready),
         "pending": list(ev.pending),
         "failed_clusters": list(ev.failed),
         "summaries": ev.summaries,

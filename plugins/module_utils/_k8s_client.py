@@ -1,5 +1,5 @@
-# Copyright: multicluster.gitops contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, multicluster.gitops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """One Kubernetes client factory for the collection's modules, and a thin REST layer on top.
 
 Precedence of connection settings (first match wins):
@@ -206,8 +206,8 @@ class KubeClient:
 
     def list(self, res: Resource, namespace: str | None = None, *, label_selector: str | None = None,
              field_selector: str | None = None) -> dict[str, Any]:
-        return self.request("GET", res.path(namespace), query={"labelSelector": label_selector,
-                                                              "fieldSelector": field_selector})
+        query = {"labelSelector": label_selector, "fieldSelector": field_selector}
+        return self.request("GET", res.path(namespace), query=query)
 
     def create(self, res: Resource, body: dict[str, Any], namespace: str | None = None, *,
                dry_run: bool = False) -> dict[str, Any]:

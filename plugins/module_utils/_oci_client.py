@@ -1,5 +1,5 @@
-# Copyright: multicluster.gitops contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, multicluster.gitops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """One OCI client factory for the collection's modules, plus calls, pagination and waits.
 
 Precedence of authentication settings (first match wins), for ``auth_type: api_key``:

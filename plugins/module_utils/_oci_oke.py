@@ -1,5 +1,5 @@
-# Copyright: multicluster.gitops contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, multicluster.gitops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """OKE cluster, node pool and kubeconfig logic behind the oci_oke_* modules.
 
 Clusters and node pools are found by name + the managed-by freeform tag inside the compartment
@@ -29,8 +29,11 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._oci_client im
 
 try:
     import yaml
-except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
-    yaml = None
+    HAS_YAML = True
+    YAML_IMPORT_ERROR: Exception | None = None
+except ImportError as e:  # pragma: no cover - reported by the module through missing_required_lib
+    HAS_YAML = False
+    YAML_IMPORT_ERROR = e
 
 try:
     from oci.container_engine import models as ce_models
@@ -38,6 +41,8 @@ except ImportError:  # pragma: no cover - the module reports the missing SDK
     ce_models = None
 
 __all__ = [
+    "HAS_YAML",
+    "YAML_IMPORT_ERROR",
     "find_cluster",
     "reconcile_cluster",
     "find_node_pool",
@@ -471,7 +476,7 @@ def render_kubeconfig(raw: str, p: dict[str, Any], *, command: str, lead_args: l
         exec_cfg = (user.get("user") or {}).get("exec")
         if not exec_cfg:
             continue
-        args = [a for a in exec_cfg.get("args") or []]
+        args = list(exec_cfg.get("args") or [])
         exec_cfg["command"] = command
         exec_cfg["args"] = lead_args + args + [a for a in extra_args if a not in args]
         if env:

@@ -1,6 +1,5 @@
-#!/usr/bin/env python3
-# Copyright: multicluster.gitops contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, multicluster.gitops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Kubernetes exec credential plugin for OKE, using only the oci Python SDK.
 
 It does what ``oci ce cluster generate-token`` does (token version 2.0.0): sign a GET request
@@ -29,7 +28,10 @@ import sys
 from typing import Any
 from urllib.parse import urlencode
 
-__all__ = ["token_url", "generate_token", "exec_credential", "signer_from", "main"]
+__all__ = ["SCRIPT_SHEBANG", "token_url", "generate_token", "exec_credential", "signer_from", "main"]
+
+# The first line of the written oke-token.py; this module itself is imported, so it carries none.
+SCRIPT_SHEBANG = "#!/usr/bin/env python3\n"
 
 TOKEN_LIFETIME = datetime.timedelta(minutes=4)
 _ENV = {"user": "OCI_CLI_USER", "tenancy": "OCI_CLI_TENANCY", "fingerprint": "OCI_CLI_FINGERPRINT",
@@ -118,4 +120,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

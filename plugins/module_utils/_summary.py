@@ -1,5 +1,5 @@
-# Copyright: multicluster.gitops contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, multicluster.gitops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the platform looks like from the hub: CAPI clusters, their Argo CD registration, and which
 ApplicationSets target them (each ApplicationSet's cluster generator selector against the labels of
 the registered Argo CD cluster Secrets, as Argo CD's cluster generator matches them)."""

@@ -1,6 +1,6 @@
 #!/usr/bin/python
-# Copyright: multicluster.gitops contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, multicluster.gitops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -18,7 +18,7 @@ description:
     fails at the end and names each failure unless O(tolerate_failures=true).
   - The hub itself (C(https://kubernetes.default.svc), the URL this module talks to, and O(hub_server)) is never
     registered.
-author: multicluster.gitops contributors
+author: multicluster.gitops maintainers (@multicluster-gitops)
 extends_documentation_fragment:
   - multicluster.gitops.k8s_auth
 attributes:
@@ -139,12 +139,14 @@ options:
     default: 8
 requirements:
   - kubernetes >= 33
+  - PyYAML
 notes:
   - Key material (client keys, tokens, the kubeconfigs) never appears in results, diffs or logs.
   - With O(state=absent) the ServiceAccount objects in a workload cluster are kept; delete the token Secret there to
     revoke the token.
 seealso:
   - name: Argo CD declarative cluster Secrets
+    description: The Secret layout (labels, C(name), C(server), C(config)) this module writes.
     link: https://argo-cd.readthedocs.io/en/stable/operator-manual/declarative-setup/#clusters
   - module: multicluster.gitops.capi_cluster_wait
 """
@@ -217,6 +219,7 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_cluster import HAS_YAML, YAML_IMPORT_ERROR
 from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_registration import (
     Options,
     Registrar,
@@ -269,6 +272,8 @@ REQUIRED_BY = {"name": ("namespace",)}
 def main() -> None:
     module = AnsibleModule(argument_spec=argspec(), mutually_exclusive=MUTUALLY_EXCLUSIVE, required_by=REQUIRED_BY,
                            supports_check_mode=True)
+    if not HAS_YAML:  # checked first: the kubernetes client needs PyYAML too
+        module.fail_json(msg=missing_required_lib("PyYAML"), exception=str(YAML_IMPORT_ERROR))
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
     try:

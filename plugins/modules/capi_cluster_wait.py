@@ -1,6 +1,6 @@
 #!/usr/bin/python
-# Copyright: multicluster.gitops contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, multicluster.gitops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -21,7 +21,7 @@ description:
     every false condition with reason and message. A timeout names each cluster still waiting the same way.
   - Prints each cluster's phase and condition changes while it waits (one line per change, as it happens);
     see C(docs/readiness.md).
-author: multicluster.gitops contributors
+author: multicluster.gitops maintainers (@multicluster-gitops)
 extends_documentation_fragment:
   - multicluster.gitops.k8s_auth
 attributes:

@@ -1,6 +1,6 @@
 #!/usr/bin/python
-# Copyright: multicluster.gitops contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, multicluster.gitops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -13,13 +13,15 @@ description:
   - Changes in place what OKE allows - Kubernetes version (upgrade only, to a version the cluster offers),
     BASIC to ENHANCED type, the public IP of the API endpoint, tags. Other differences (VCN, subnets,
     pod networking, CIDRs) fail with a message saying what to do.
-author: multicluster.gitops maintainers
+author: multicluster.gitops maintainers (@multicluster-gitops)
 extends_documentation_fragment:
   - multicluster.gitops.oci_auth
 attributes:
   check_mode:
+    description: Reads the live cluster and reports the create, update or delete that would be sent, without sending it.
     support: full
   diff_mode:
+    description: Shows the cluster's managed fields before and after.
     support: full
 options:
   compartment_id:

@@ -1,6 +1,6 @@
 #!/usr/bin/python
-# Copyright: multicluster.gitops contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, multicluster.gitops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -15,13 +15,17 @@ description:
     run by the Python that runs this module.
   - The token command gets the same profile, config file or principal as the module, so later plays and
     kubectl authenticate as the module did.
-author: multicluster.gitops maintainers
+author: multicluster.gitops maintainers (@multicluster-gitops)
+requirements:
+  - PyYAML
 extends_documentation_fragment:
   - multicluster.gitops.oci_auth
 attributes:
   check_mode:
+    description: Fetches the kubeconfig from OKE and compares it with O(dest); writes no file.
     support: full
   diff_mode:
+    description: Shows the kubeconfig before and after, with the certificate authority data redacted.
     support: full
 options:
   cluster_id:
@@ -98,7 +102,7 @@ token_command:
 import inspect
 import sys
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.multicluster.gitops.plugins.module_utils import _oci_token
 from ansible_collections.multicluster.gitops.plugins.module_utils._oci_client import oci_client
@@ -106,7 +110,11 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._oci_module im
     oci_argument_spec,
     run_oci_module,
 )
-from ansible_collections.multicluster.gitops.plugins.module_utils._oci_oke import reconcile_kubeconfig
+from ansible_collections.multicluster.gitops.plugins.module_utils._oci_oke import (
+    HAS_YAML,
+    YAML_IMPORT_ERROR,
+    reconcile_kubeconfig,
+)
 
 
 def argspec() -> dict:
@@ -126,8 +134,11 @@ REQUIRED_IF = [("state", "present", ("cluster_id",))]
 
 
 def _token_script_source() -> bytes:
-    """The token generator's source, read through its loader (a file, or the module's zip payload)."""
-    return inspect.getsource(_oci_token).encode()
+    """The token generator's source, read through its loader (a file, or the module's zip payload).
+
+    The written file is executable (mode 0755), so it starts with a shebang and also runs on its own.
+    """
+    return (_oci_token.SCRIPT_SHEBANG + inspect.getsource(_oci_token)).encode()
 
 
 def _backend(module: AnsibleModule) -> dict:
@@ -142,6 +153,8 @@ def _backend(module: AnsibleModule) -> dict:
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argspec(), required_if=REQUIRED_IF, supports_check_mode=True)
+    if not HAS_YAML:
+        module.fail_json(msg=missing_required_lib("PyYAML"), exception=str(YAML_IMPORT_ERROR))
     run_oci_module(module, _backend)
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/python
-# Copyright: multicluster.gitops contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, multicluster.gitops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -14,13 +14,15 @@ description:
     availability domains or Kubernetes version.
   - Without O(image_id), the newest OKE image for the Kubernetes version and the shape's architecture is
     picked on creation and kept until the version changes.
-author: multicluster.gitops maintainers
+author: multicluster.gitops maintainers (@multicluster-gitops)
 extends_documentation_fragment:
   - multicluster.gitops.oci_auth
 attributes:
   check_mode:
+    description: Reads the live node pool and reports the create, update or delete that would be sent, without sending it.
     support: full
   diff_mode:
+    description: Shows the node pool's managed fields before and after.
     support: full
 options:
   compartment_id:

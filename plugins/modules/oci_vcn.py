@@ -1,6 +1,6 @@
 #!/usr/bin/python
-# Copyright: multicluster.gitops contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, multicluster.gitops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -16,13 +16,15 @@ description:
   - Each resource is named C(<name>-<role>) and found by that display name plus the freeform tag
     C(managed-by=multicluster.gitops); drift in route rules, security rules, gateway settings and tags
     is corrected, immutable fields (CIDRs, DNS labels, public/private) fail with what to do.
-author: multicluster.gitops maintainers
+author: multicluster.gitops maintainers (@multicluster-gitops)
 extends_documentation_fragment:
   - multicluster.gitops.oci_auth
 attributes:
   check_mode:
+    description: Reads the live network and reports which resources would be created, updated or deleted; sends no write request.
     support: full
   diff_mode:
+    description: Shows every network resource the module manages before and after.
     support: full
 options:
   compartment_id:

@@ -1,6 +1,6 @@
 #!/usr/bin/python
-# Copyright: multicluster.gitops contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, multicluster.gitops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -15,14 +15,16 @@ description:
     C(merge) generator) has a selector matching the labels of the cluster's Argo CD Secret, as Argo CD's
     cluster generator decides.
   - Also returns the summary as text table lines and as a Mermaid flowchart (hub, clusters, ApplicationSets).
-author: multicluster.gitops contributors
+author: multicluster.gitops maintainers (@multicluster-gitops)
 extends_documentation_fragment:
   - multicluster.gitops.k8s_auth
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The module only reads.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
     details: The module only reads.
 options:

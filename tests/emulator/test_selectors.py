@@ -49,7 +49,10 @@ def test_selectors_over_http(core, ns):
         core.create_namespaced_config_map(ns, cm(name, {"env": env}))
     core.create_namespaced_secret(ns, {"metadata": {"name": "tls"}, "type": "kubernetes.io/tls",
                                        "data": {"tls.crt": "", "tls.key": ""}})
-    names = lambda items: sorted(i.metadata.name for i in items)  # noqa: E731
+
+    def names(items):
+        return sorted(i.metadata.name for i in items)
+
     assert names(core.list_namespaced_config_map(ns, label_selector="env in (prod)").items) == ["a", "c"]
     assert names(core.list_namespaced_config_map(ns, field_selector="metadata.name!=a").items) == ["b", "c"]
     assert names(core.list_namespaced_secret(ns, field_selector="type=kubernetes.io/tls").items) == ["tls"]

@@ -19,8 +19,7 @@ def test_dry_run_stores_nothing(raw, ns, kube_hub):
     raw("POST", base, cm("a", x="1"))
     status, obj = raw("PATCH", f"{base}/a?dryRun=All", {"data": {"x": "2"}}, "application/merge-patch+json")
     assert status == 200 and obj["data"] == {"x": "2"}
-    status, _ = raw("PUT", f"{base}/a?dryRun=All", cm("a", x="3"))
-    assert status == 200
+    assert raw("PUT", f"{base}/a?dryRun=All", cm("a", x="3"))[0] == 200
     assert raw("DELETE", f"{base}/a?dryRun=All")[0] == 200
     assert kube_hub.get("v1", "ConfigMap", "a", ns)["data"] == {"x": "1"}
     assert raw("POST", f"{base}?dryRun=Some", cm("b"))[0] == 400
@@ -44,8 +43,9 @@ def test_status_only_through_the_status_subresource(raw, ns):
 
 
 def test_secret_string_data_is_merged_into_data(core, ns):
-    core.create_namespaced_secret(ns, {"metadata": {"name": "s"}, "data": {"a": base64.b64encode(b"1").decode()},
-                                      "stringData": {"b": "two"}})
+    core.create_namespaced_secret(ns, {
+        "metadata": {"name": "s"}, "data": {"a": base64.b64encode(b"1").decode()}, "stringData": {"b": "two"},
+    })
     secret = core.read_namespaced_secret("s", ns)
     assert secret.string_data is None and secret.type == "Opaque"
     assert {k: base64.b64decode(v).decode() for k, v in secret.data.items()} == {"a": "1", "b": "two"}
@@ -119,8 +119,8 @@ def test_server_side_apply_needs_field_manager(raw, ns):
 
 
 def test_server_side_apply_dry_run_creates_nothing(raw, ns, kube_hub):
-    status, _ = raw("PATCH", f"/api/v1/namespaces/{ns}/configmaps/d?fieldManager=t&dryRun=All",
-                    yaml.safe_dump(cm("d")), APPLY)
+    status = raw("PATCH", f"/api/v1/namespaces/{ns}/configmaps/d?fieldManager=t&dryRun=All",
+                 yaml.safe_dump(cm("d")), APPLY)[0]
     assert status == 201 and kube_hub.get("v1", "ConfigMap", "d", ns) is None
 
 

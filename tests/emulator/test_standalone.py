@@ -36,7 +36,7 @@ def test_standalone_process_persists_objects_across_restarts(tmp_path):
     finally:
         assert stop(proc) == 0
     assert (tmp_path / "kubeconfig.yaml").stat().st_mode & 0o077 == 0
-    proc, _ = serve(tmp_path)
+    proc = serve(tmp_path)[0]
     try:
         core = client.CoreV1Api(api_client_for(tmp_path / "kubeconfig.yaml"))
         again = core.read_namespaced_config_map("kept", "default")

@@ -37,7 +37,7 @@ def b64(data: str | bytes) -> str:
 
 
 def writes(srv) -> int:
-    return sum(n for (method, _), n in srv.requests.items() if method != "GET")
+    return sum(n for (method, plural), n in srv.requests.items() if method != "GET")
 
 
 class Fleet:
@@ -227,8 +227,8 @@ def test_service_account_mode_and_token_revocation(fleet, workloads):
     first = fleet.run()
     assert actions(first) == {"oke": "created"}
     assert first["clusters"][0]["credential_mode"] == "service_account"
-    for kind, name, ns in (("ServiceAccount", "argocd-manager", "kube-system"), ("Secret", "argocd-manager-token",
-                                                                                "kube-system")):
+    for kind, name, ns in (("ServiceAccount", "argocd-manager", "kube-system"),
+                           ("Secret", "argocd-manager-token", "kube-system")):
         assert oke.get("v1", kind, name, ns) is not None
     role = oke.get("rbac.authorization.k8s.io/v1", "ClusterRole", "argocd-manager-role")
     assert role["rules"][0] == {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}

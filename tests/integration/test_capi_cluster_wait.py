@@ -212,8 +212,8 @@ def test_v1beta1_server_pending_provisioning_provisioned(v1beta1_hub: Hub) -> No
     assert result["api_version"] == B1
     (c,) = result["clusters"]
     assert (c["state"], c["phase"], c["api_version"]) == ("ready", "Provisioned", B1)
-    assert [x["type"] for x in c["conditions"]] == ["Ready", "InfrastructureReady", "ControlPlaneInitialized",
-                                                   "ControlPlaneReady"]
+    assert [x["type"] for x in c["conditions"]] == [
+        "Ready", "InfrastructureReady", "ControlPlaneInitialized", "ControlPlaneReady"]
 
 
 def test_control_plane_initialized_returns_before_available(hub: Hub) -> None:
@@ -475,8 +475,8 @@ def test_playbook_prints_progress_checks_and_is_idempotent(own_hub: Hub, tmp_pat
 
     # Check mode shows the current state and waits for nothing.
     looked = progress("Look without waiting")
-    assert [ln.split(";")[0] for ln in looked] == ["capi_cluster_wait [localhost] pb-1: phase Pending",
-                                                  "capi_cluster_wait [localhost] pb-2: phase Pending"], out
+    assert [ln.split(";")[0] for ln in looked] == [
+        "capi_cluster_wait [localhost] pb-1: phase Pending", "capi_cluster_wait [localhost] pb-2: phase Pending"], out
     # Each change shows up as its own line, in the order it happened.
     lines = progress("Wait for the workload clusters")
     assert lines[:2] == looked, out

@@ -44,7 +44,7 @@ def _configured() -> bool:
                                               "and OCI_CLI_USER/OCI_CLI_TENANCY are unset")
 def test_list_clusters_and_vcns_in_compartment():
     params = _params()
-    cfg, _ = oci_config(params)
+    cfg = oci_config(params)[0]
     compartment = os.environ.get("MCG_OCI_COMPARTMENT_ID") or cfg.get("tenancy")
     ce = oci_client(oci.container_engine.ContainerEngineClient, params)
     vn = oci_client(oci.core.VirtualNetworkClient, params)

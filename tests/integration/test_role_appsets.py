@@ -61,8 +61,8 @@ def test_default_guestbook_check_apply_idempotent(hub, tmp_path: Path) -> None:
                 "guestbook": server.get(ARGO, "ApplicationSet", "guestbook", "argocd")}
 
     # check mode on a hub without Argo CD, then the real runs once its namespace exists
-    check, first, _ = check_apply_reapply(server, kubeconfig, tmp_path, PLAYBOOK, {}, lookup,
-                                          before_apply=lambda: _argocd_namespace(server))
+    check, first, again = check_apply_reapply(server, kubeconfig, tmp_path, PLAYBOOK, {}, lookup,
+                                              before_apply=lambda: _argocd_namespace(server))
     assert "Check mode: namespace argocd does not exist yet" in flat(check.stdout)
     project = server.get(ARGO, "AppProject", "workloads", "argocd")
     assert project["spec"]["destinations"] == [

@@ -46,8 +46,8 @@ def test_check_apply_idempotent(hub, tmp_path: Path) -> None:
                        "metadata": {"name": "argocd-initial-admin-secret", "namespace": "argocd"},
                        "data": {"password": base64.b64encode(b"generated").decode()}})
 
-    check, first, _ = check_apply_reapply(server, kubeconfig, tmp_path, PLAYBOOK, HOSTVARS, _objects(server),
-                                          before_apply=chart_leftovers)
+    check, first, again = check_apply_reapply(server, kubeconfig, tmp_path, PLAYBOOK, HOSTVARS, _objects(server),
+                                              before_apply=chart_leftovers)
     assert "Check mode: namespace argocd does not exist yet" in flat(check.stdout)
     out = flat(first.stdout)
     assert server.get("v1", "Secret", "argocd-initial-admin-secret", "argocd") is None

@@ -66,7 +66,7 @@ def hub(kube_server_factory, tmp_path: Path):
 
     server = kube_server_factory("capi-hub", crd_dir=CRD_DIR)
     server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}})
-    sim = CapiSimulator(server, lambda name: kube_server_factory(name), step_seconds=0.2).start()
+    sim = CapiSimulator(server, kube_server_factory, step_seconds=0.2).start()
     try:
         yield server, server.write_kubeconfig(tmp_path / "hub.kubeconfig")
     finally:
@@ -136,7 +136,6 @@ def test_create_idempotent_check_mode_and_delete(hub, tmp_path: Path) -> None:
     assert srv.get(CAPI, "Cluster", "wl-prod", "prod-clusters") is not None
     assert srv.requests[("DELETE", "clusters")] == 1
     assert {labels.get("multicluster.gitops/cluster-name") for labels in _argocd_clusters(srv).values()} == {"wl-prod"}
-
 
 
 def test_destroy_removes_clusters_then_hub_objects(hub, tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ def _objects(server):
 
 def test_check_apply_idempotent(hub, tmp_path: Path) -> None:
     server, kubeconfig = hub
-    _, first, _ = check_apply_reapply(server, kubeconfig, tmp_path, PLAYBOOK, HOSTVARS, _objects(server))
+    check, first, again = check_apply_reapply(server, kubeconfig, tmp_path, PLAYBOOK, HOSTVARS, _objects(server))
     out = flat(first.stdout)
     # Helm is skipped loudly, with the reason and what was not installed
     assert "no Helm binary or chart repository in the test environment" in out

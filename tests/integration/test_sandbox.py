@@ -13,7 +13,6 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from kubemu import KubeServer
 from kubemu.capi_sim import FAIL_ANNOTATION, CapiSimulator
 from kubemu.sandbox import SCHEMALESS_KINDS, schemaless_crd
 
@@ -49,7 +48,7 @@ def hub(kube_server_factory, kube_crd_dir):
 
 @pytest.fixture
 def sim(hub, kube_server_factory):
-    simulator = CapiSimulator(hub, lambda name: kube_server_factory(name), step_seconds=0.2, tick_seconds=0.02)
+    simulator = CapiSimulator(hub, kube_server_factory, step_seconds=0.2, tick_seconds=0.02)
     simulator.start()
     yield simulator
     simulator.stop()

@@ -47,7 +47,7 @@ class StubClient:
 
     def fail(self, operation: str, *, status: int, code: str, message: str = "", times: int = 1,
              request_id: str = "opc-req-stub") -> None:
-        for _ in range(times):
+        for attempt in range(times):
             self._failures[operation].append(
                 ServiceError(status, code, {"opc-request-id": request_id}, message or code))
 
@@ -57,7 +57,7 @@ class StubClient:
             raise self._failures[operation].pop(0)
 
     def writes(self) -> list[str]:
-        return [op for op, _ in self.calls if op.split("_", 1)[0] in ("create", "update", "delete")
+        return [op for op, call_args in self.calls if op.split("_", 1)[0] in ("create", "update", "delete")
                 and op != "create_kubeconfig"]
 
     def _not_found(self, what: str) -> ServiceError:
@@ -244,8 +244,8 @@ class ContainerEngineStub(StubClient):
         c.available_kubernetes_upgrades = list(self.upgrades)
         c.endpoints = ce.ClusterEndpoints(public_endpoint="192.0.2.10:6443", private_endpoint="10.0.0.5:6443")
         self.clusters[c.id] = c
-        return response(None, headers=self._work_request("CLUSTER_CREATE", details.compartment_id, "cluster",
-                                                          c.id, "CREATED"))
+        work_request = self._work_request("CLUSTER_CREATE", details.compartment_id, "cluster", c.id, "CREATED")
+        return response(None, headers=work_request)
 
     def get_cluster(self, cluster_id: str, **kwargs: Any) -> oci.response.Response:
         self._enter("get_cluster", cluster_id)
@@ -265,23 +265,23 @@ class ContainerEngineStub(StubClient):
         for attr in details.swagger_types:
             if getattr(details, attr) is not None:
                 setattr(c, attr, getattr(details, attr))
-        return response(None, headers=self._work_request("CLUSTER_UPDATE", c.compartment_id, "cluster",
-                                                          cluster_id, "UPDATED"))
+        work_request = self._work_request("CLUSTER_UPDATE", c.compartment_id, "cluster", cluster_id, "UPDATED")
+        return response(None, headers=work_request)
 
     def update_cluster_endpoint_config(self, cluster_id: str, details: ce.UpdateClusterEndpointConfigDetails,
                                        **kwargs: Any):
         self._enter("update_cluster_endpoint_config", cluster_id, details)
         c = self.clusters[cluster_id]
         c.endpoint_config.is_public_ip_enabled = details.is_public_ip_enabled
-        return response(None, headers=self._work_request("CLUSTER_UPDATE", c.compartment_id, "cluster",
-                                                          cluster_id, "UPDATED"))
+        work_request = self._work_request("CLUSTER_UPDATE", c.compartment_id, "cluster", cluster_id, "UPDATED")
+        return response(None, headers=work_request)
 
     def delete_cluster(self, cluster_id: str, **kwargs: Any):
         self._enter("delete_cluster", cluster_id)
         c = self.clusters[cluster_id]
         c.lifecycle_state = "DELETED"
-        return response(None, headers=self._work_request("CLUSTER_DELETE", c.compartment_id, "cluster",
-                                                          cluster_id, "DELETED"))
+        work_request = self._work_request("CLUSTER_DELETE", c.compartment_id, "cluster", cluster_id, "DELETED")
+        return response(None, headers=work_request)
 
     def create_kubeconfig(self, cluster_id: str, create_cluster_kubeconfig_content_details: Any = None,
                           **kwargs: Any):
@@ -314,8 +314,8 @@ class ContainerEngineStub(StubClient):
         np.node_image_id = details.node_source_details.image_id
         np.nodes = self._nodes(np)
         self.node_pools[np.id] = np
-        return response(None, headers=self._work_request("NODEPOOL_CREATE", details.compartment_id, "nodepool",
-                                                          np.id, "CREATED"))
+        work_request = self._work_request("NODEPOOL_CREATE", details.compartment_id, "nodepool", np.id, "CREATED")
+        return response(None, headers=work_request)
 
     def get_node_pool(self, node_pool_id: str, **kwargs: Any):
         self._enter("get_node_pool", node_pool_id)
@@ -345,15 +345,15 @@ class ContainerEngineStub(StubClient):
             if details.node_config_details.placement_configs is not None:
                 np.node_config_details.placement_configs = details.node_config_details.placement_configs
             np.nodes = self._nodes(np)
-        return response(None, headers=self._work_request("NODEPOOL_UPDATE", np.compartment_id, "nodepool",
-                                                          node_pool_id, "UPDATED"))
+        work_request = self._work_request("NODEPOOL_UPDATE", np.compartment_id, "nodepool", node_pool_id, "UPDATED")
+        return response(None, headers=work_request)
 
     def delete_node_pool(self, node_pool_id: str, **kwargs: Any):
         self._enter("delete_node_pool", node_pool_id)
         np = self.node_pools[node_pool_id]
         np.lifecycle_state = "DELETED"
-        return response(None, headers=self._work_request("NODEPOOL_DELETE", np.compartment_id, "nodepool",
-                                                          node_pool_id, "DELETED"))
+        work_request = self._work_request("NODEPOOL_DELETE", np.compartment_id, "nodepool", node_pool_id, "DELETED")
+        return response(None, headers=work_request)
 
     # what an operator does in the console
     def resize_outside(self, node_pool_id: str, size: int) -> None:

@@ -119,23 +119,23 @@ def test_every_task_fits_the_module_argument_spec(scenario: str) -> None:
 
 
 def test_credentials_are_created_only_when_given_and_never_logged() -> None:
-    without = {m for _, m, _ in rendered_tasks(CONNECTION)}
-    with_secrets = [(n, m, a) for n, m, a in rendered_tasks({**CONNECTION, **SECRETS})]
+    without = {m for task_name, m, task_args in rendered_tasks(CONNECTION)}
+    with_secrets = list(rendered_tasks({**CONNECTION, **SECRETS}))
     assert "credential" not in without
-    creds = [a for _, m, a in with_secrets if m == "credential"]
+    creds = [a for task_name, m, a in with_secrets if m == "credential"]
     assert {c["name"] for c in creds} == {"oci-tenancy", "hub-kubeconfig"}
     assert all(c["update_secrets"] is False for c in creds), "secrets would be rewritten on every run"
     play = load_play()
     for task in play["tasks"]:
         if "awx.awx.credential" in task:
             assert task.get("no_log") is True, f"{task['name']} must be no_log"
-    spec, _ = module_spec("credential")
+    spec = module_spec("credential")[0]
     assert spec["controller_oauthtoken"].get("no_log") is True
 
 
 def test_job_templates_surveys_and_playbooks() -> None:
     tasks = rendered_tasks({**CONNECTION, **SECRETS})
-    templates = {a["name"]: a for _, m, a in tasks if m == "job_template"}
+    templates = {a["name"]: a for task_name, m, a in tasks if m == "job_template"}
     assert set(templates) == {"multicluster-gitops site", "multicluster-gitops workload-clusters",
                               "multicluster-gitops destroy"}
     assert templates["multicluster-gitops site"]["credentials"] == ["oci-tenancy"]
@@ -207,7 +207,7 @@ def test_oci_injectors_match_the_collection_oci_auth() -> None:
     assert secret == {"private_key", "passphrase"}
     inputs = {"user": "ocid1.user.oc1..u", "tenancy": "ocid1.tenancy.oc1..t", "fingerprint": "aa:bb",
               "region": "eu-frankfurt-1", "private_key": "-----BEGIN PRIVATE KEY-----\nX\n-----END PRIVATE KEY-----\n"}
-    files, envs, _ = _render_injectors(creds["_mcg_awx_oci_injectors"], inputs)
+    files, envs, extra_vars = _render_injectors(creds["_mcg_awx_oci_injectors"], inputs)
     config = configparser.ConfigParser()
     config.read_string(files["template.config"])
     assert dict(config["DEFAULT"]) == {"user": inputs["user"], "fingerprint": "aa:bb",

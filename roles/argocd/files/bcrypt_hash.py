@@ -1,5 +1,5 @@
-# Copyright: multicluster.gitops contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, multicluster.gitops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """bcrypt hash of the Argo CD admin password, reusing the live hash while it still matches.
 
 Run on the controller by the argocd role: reads {"password", "current_hash", "rounds"} as JSON on stdin and prints

@@ -7,7 +7,6 @@ ConfigMap, ...) are validated with kubernetes-validate's bundled schemas.
 from __future__ import annotations
 
 import copy
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +49,7 @@ class CrdSchemas:
         """Load the CRDs whose file name starts with one of `groups` (all by default)."""
         self._schemas: dict[tuple[str, str], dict[str, Any]] = {}
         self.storage: dict[str, str] = {}
+        self._validators: dict[tuple[str, str], Any] = {}
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         for path in sorted(Path(crd_dir).glob("*.yaml")):
             if not path.name.startswith(groups):
@@ -67,11 +67,13 @@ class CrdSchemas:
     def knows(self, api_version: str, kind: str) -> bool:
         return (api_version, kind) in self._schemas
 
-    @lru_cache(maxsize=None)
     def _validator(self, api_version: str, kind: str) -> jsonschema.protocols.Validator:
-        schema = strict_schema(self._schemas[(api_version, kind)])
-        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
-        return cls(schema)
+        key = (api_version, kind)
+        if key not in self._validators:
+            schema = strict_schema(self._schemas[key])
+            cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
+            self._validators[key] = cls(schema)
+        return self._validators[key]
 
     def errors(self, obj: dict[str, Any]) -> list[str]:
         """Every schema violation of `obj`, as 'Kind/name: path: message'."""

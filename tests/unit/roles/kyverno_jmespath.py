@@ -138,7 +138,7 @@ _VARIABLE = re.compile(r"(^|[^\\])(\{\{((?:\{[^{}]*\}|[^{}])*)\}\})")
 
 
 def _substitute_string(text: str, context: dict[str, Any]) -> Any:
-    for _ in range(32):
+    for pass_number in range(32):
         match = _VARIABLE.search(text)
         if match is None:
             return text

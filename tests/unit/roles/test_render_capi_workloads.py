@@ -84,7 +84,7 @@ def _render_all(tmp: Path) -> dict[str, Any]:
               "capi_workloads_crs_manifests": {k: {"url": "", "file": str(v)} for k, v in files.items()},
               "capi_workloads_clusters": [existing, OKE]},
         "pf": {**BASE_VARS, "capi_workloads_clusters": [SELF_MANAGED, OKE],
-               "capi_cases": [{"id": i, "vars": v} for i, v, _ in PREFLIGHT_CASES],
+               "capi_cases": [{"id": case[0], "vars": case[1]} for case in PREFLIGHT_CASES],
                "capi_failing_clusters": [SELF_MANAGED, {**OKE, "kind": "eks", "workers": {"count": 0}}]},
     }
     extra: dict[str, Any] = {"ansible_python_interpreter": sys.executable}
@@ -171,7 +171,7 @@ def test_every_crd_object_uses_the_storage_version(rendered: dict[str, Any], sch
     storage = schemas.storage
     custom = [o for o in _all(rendered["objects"]) if o["kind"] in storage]
     assert {o["kind"] for o in custom} >= {"Cluster", "OCICluster", "KubeadmControlPlane", "MachineDeployment",
-                                          "MachinePool", "OCIManagedControlPlane", "HelmChartProxy"}
+                                           "MachinePool", "OCIManagedControlPlane", "HelmChartProxy"}
     assert [(o["kind"], o["apiVersion"]) for o in custom if o["apiVersion"] != storage[o["kind"]]] == []
 
 
@@ -376,8 +376,8 @@ PREFLIGHT_CASES: list[tuple[str, dict[str, Any], str]] = [
      ".labels.cluster.x-k8s.io/x is reserved"),
     ("bad-state", {"capi_workloads_clusters": [{**SELF_MANAGED, "state": "gone"}]},
      ".state must be present or absent"),
-    ("missing-subnet", {"capi_workloads_clusters": [{**OKE, "network": {"vcn_id": "ocid1.vcn.oc1..x",
-                                                                       "subnets": {"worker": "ocid1.subnet.oc1..w"}}}]},
+    ("missing-subnet", {"capi_workloads_clusters": [{**OKE, "network": {
+        "vcn_id": "ocid1.vcn.oc1..x", "subnets": {"worker": "ocid1.subnet.oc1..w"}}}]},
      ".network.subnets.control_plane_endpoint must be a subnet OCID"),
     ("bad-cidr", {"capi_workloads_clusters": [{**SELF_MANAGED, "network": {"vcn_cidr": "10.0.0.0"}}]},
      ".network.vcn_cidr '10.0.0.0' is not a CIDR"),
@@ -398,7 +398,7 @@ def preflight_outcomes(capi_outputs: dict[str, Any]) -> dict[str, Any]:
     return capi_outputs["preflight"]
 
 
-@pytest.mark.parametrize(("case", "expected"), [(i, m) for i, _, m in PREFLIGHT_CASES], ids=[c[0] for c in PREFLIGHT_CASES])
+@pytest.mark.parametrize(("case", "expected"), [(case[0], case[2]) for case in PREFLIGHT_CASES], ids=[c[0] for c in PREFLIGHT_CASES])
 def test_preflight_errors(case: str, expected: str, preflight_outcomes: dict[str, Any]) -> None:
     errors = preflight_outcomes["cases"][case]
     if expected:

@@ -4,7 +4,6 @@ variable must fail the role's preflight with a message naming it."""
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 from typing import Any
 
 import bcrypt
@@ -98,7 +97,7 @@ BAD = [
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendered]:
-    cases = GOOD + [Case(cid, role, variables) for cid, role, variables, _ in BAD]
+    cases = GOOD + [Case(cid, role, variables) for cid, role, variables, culprit in BAD]
     return render_cases(tmp_path_factory.mktemp("hub-render"), cases)
 
 
@@ -113,7 +112,7 @@ def test_good_cases_pass_preflight(rendered: dict[str, Rendered]) -> None:
 
 def test_builtin_kinds_are_valid(rendered: dict[str, Rendered]) -> None:
     builtin = [(cid, o) for cid, o in _objects(rendered) if (o["apiVersion"], o["kind"]) not in CRD_FILES]
-    assert {o["kind"] for _, o in builtin} == {"Namespace", "Ingress"}
+    assert {o["kind"] for cid, o in builtin} == {"Namespace", "Ingress"}
     for cid, obj in builtin:
         try:
             kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
@@ -124,7 +123,7 @@ def test_builtin_kinds_are_valid(rendered: dict[str, Rendered]) -> None:
 @pytest.mark.skipif(not CRD_DIR.is_dir(), reason=f"CRDs not found in {CRD_DIR} (set MCG_CRD_DIR)")
 def test_crd_kinds_match_their_schema(rendered: dict[str, Rendered]) -> None:
     custom = [(cid, o) for cid, o in _objects(rendered) if (o["apiVersion"], o["kind"]) in CRD_FILES]
-    assert {o["kind"] for _, o in custom} == {"ClusterIssuer", "Certificate", "AppProject", "ApplicationSet"}
+    assert {o["kind"] for cid, o in custom} == {"ClusterIssuer", "Certificate", "AppProject", "ApplicationSet"}
     for cid, obj in custom:
         errors = sorted(crd_validator(CRD_DIR, obj["apiVersion"], obj["kind"]).iter_errors(obj), key=str)
         assert not errors, f"{cid}: {obj['kind']} {obj['metadata']['name']}: {[e.message for e in errors]}"

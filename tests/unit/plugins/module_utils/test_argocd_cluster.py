@@ -105,7 +105,7 @@ BAD_KUBECONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("raw,fragment", [(raw, frag) for _, raw, frag in BAD_KUBECONFIGS],
+@pytest.mark.parametrize("raw,fragment", [(raw, frag) for case_id, raw, frag in BAD_KUBECONFIGS],
                          ids=[case[0] for case in BAD_KUBECONFIGS])
 def test_bad_kubeconfigs_are_refused_with_what_to_fix(raw, fragment):
     with pytest.raises(KubeconfigError) as err:

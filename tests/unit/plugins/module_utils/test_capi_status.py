@@ -62,8 +62,8 @@ B2_PENDING = {"phase": "Pending", "conditions": [
     cond("InfrastructureReady", "False", "NotReady", "OCICluster is provisioning"),
     cond("ControlPlaneInitialized", "False", "NotInitialized"),
     cond("Deleting", "False", "NotDeleting"), cond("Paused", "False", "NotPaused")]}
-B2_CP_INIT = {"phase": "Provisioned", "initialization": {"infrastructureProvisioned": True,
-                                                          "controlPlaneInitialized": True},
+B2_CP_INIT = {"phase": "Provisioned",
+              "initialization": {"infrastructureProvisioned": True, "controlPlaneInitialized": True},
               "conditions": [cond("Available", "False", "NotAvailable"), cond("InfrastructureReady"),
                              cond("ControlPlaneInitialized"),
                              cond("ControlPlaneAvailable", "False", "NotAvailable", "1 of 3 available"),
@@ -76,8 +76,8 @@ B2_AVAILABLE_PARTIAL_WORKERS = {**B2_CP_INIT, "workers": {"desiredReplicas": 3, 
                                                cond("ControlPlaneInitialized"), cond("ControlPlaneAvailable"),
                                                cond("WorkersAvailable"), cond("RemoteConnectionProbe")]}
 B2_ALL = {**B2_AVAILABLE_PARTIAL_WORKERS, "workers": {"desiredReplicas": 3, "availableReplicas": 3}}
-B2_INIT_FIELDS_ONLY = {"phase": "Provisioning", "initialization": {"infrastructureProvisioned": True,
-                                                                    "controlPlaneInitialized": True}}
+B2_INIT_FIELDS_ONLY = {"phase": "Provisioning",
+                       "initialization": {"infrastructureProvisioned": True, "controlPlaneInitialized": True}}
 B2_INFRA_FAILED = {"phase": "Provisioning", "conditions": [
     cond("InfrastructureReady", "False", "OCIClusterProvisioningFailed", "quota exceeded for VM.Standard.E4.Flex")]}
 B2_PROBE_FAILED = {"phase": "Provisioned", "initialization": {"infrastructureProvisioned": True},
@@ -110,8 +110,8 @@ def test_milestones(version: str, status: dict[str, Any], expected: tuple[bool, 
     view = interpret(cluster(version, status))
     assert tuple(view.milestones[m] for m in MILESTONES) == expected
     # Each wait level is reached exactly when all its milestones are.
-    assert [reached(view, lvl) for lvl in WAIT_LEVELS] == [all(expected[:2]), all(expected[:3]), all(expected[:4]),
-                                                          all(expected)]
+    assert [reached(view, lvl) for lvl in WAIT_LEVELS] == [
+        all(expected[:2]), all(expected[:3]), all(expected[:4]), all(expected)]
 
 
 @pytest.mark.parametrize(("version", "status", "terminal"), [

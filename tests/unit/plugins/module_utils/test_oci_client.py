@@ -69,15 +69,15 @@ def test_explicit_beats_environment_beats_file(tmp_path, key_pem, monkeypatch):
     cfg_file = write_config(tmp_path, key_pem)
     monkeypatch.setenv("OCI_CLI_CONFIG_FILE", str(cfg_file))
     monkeypatch.setenv("OCI_CLI_REGION", "us-ashburn-1")
-    cfg, _ = oc.oci_config(validated({}))
+    cfg = oc.oci_config(validated({}))[0]
     assert cfg["region"] == "us-ashburn-1"  # environment over file
-    cfg, _ = oc.oci_config(validated({"region": "ap-tokyo-1"}))
+    cfg = oc.oci_config(validated({"region": "ap-tokyo-1"}))[0]
     assert cfg["region"] == "ap-tokyo-1"  # explicit over environment
 
 
 def test_explicit_values_without_file(key_pem):
-    cfg, _ = oc.oci_config(validated({"api_user": USER, "api_user_fingerprint": FP, "tenancy": TENANCY,
-                                      "region": "eu-frankfurt-1", "api_user_key_content": key_pem.read_text()}))
+    cfg = oc.oci_config(validated({"api_user": USER, "api_user_fingerprint": FP, "tenancy": TENANCY,
+                                   "region": "eu-frankfurt-1", "api_user_key_content": key_pem.read_text()}))[0]
     assert cfg["key_content"].startswith("-----BEGIN") and "key_file" not in cfg
 
 
@@ -133,7 +133,7 @@ def test_throttling_is_retried(monkeypatch):
     stub = ContainerEngineStub()
     stub.fail("list_clusters", status=429, code="TooManyRequests", times=2)
     assert oc.list_all(stub.list_clusters, "ocid1.compartment.x") == []
-    assert [op for op, _ in stub.calls] == ["list_clusters"] * 3
+    assert [op for op, call_args in stub.calls] == ["list_clusters"] * 3
     assert sleeps == [1, 2]
 
 

@@ -199,7 +199,7 @@ def test_absent_waits_for_each_deletion_before_the_next(vn):
     reconcile_network(vn, params(), check_mode=False)
     vn.calls.clear()
     result = reconcile_network(vn, params(state="absent"), check_mode=False)
-    ops = [op for op, _ in vn.calls if op.startswith(("delete_", "get_"))]
+    ops = [op for op, call_args in vn.calls if op.startswith(("delete_", "get_"))]
     # every delete is followed by a get of the same kind (the waiter) before the next delete
     for i, op in enumerate(ops):
         if op.startswith("delete_"):
@@ -234,7 +234,7 @@ def test_absent_vcn_still_holding_foreign_resources(vn):
     with pytest.raises(ApiError) as exc:
         reconcile_network(vn, params(state="absent"), check_mode=False)
     assert "vcn 'hub-vcn'" in exc.value.msg and "did not create" in exc.value.msg
-    assert [op for op, _ in vn.calls].count("delete_vcn") == 6
+    assert [op for op, call_args in vn.calls].count("delete_vcn") == 6
     assert live_of(vn, "subnet") == [] and len(live_of(vn, "vcn")) == 1
 
 

@@ -143,7 +143,7 @@ def make_pool(ce, **over):
 
 
 def test_node_pool_create_spreads_over_ads(ce):
-    _, result = make_pool(ce)
+    result = make_pool(ce)[1]
     assert result["changed"]
     (np,) = ce.node_pools.values()
     cfg = np.node_config_details
@@ -157,14 +157,14 @@ def test_node_pool_create_spreads_over_ads(ce):
 
 
 def test_node_pool_rerun_changes_nothing(ce):
-    cluster, _ = make_pool(ce)
+    cluster = make_pool(ce)[0]
     ce.calls.clear()
     result = reconcile_node_pool(ce, pool_params(cluster["id"]), check_mode=False, availability_domains=lambda: ADS)
     assert not result["changed"] and ce.writes() == []
 
 
 def test_node_pool_size_changed_outside_is_corrected(ce):
-    cluster, _ = make_pool(ce)
+    cluster = make_pool(ce)[0]
     (pool_id,) = ce.node_pools
     ce.resize_outside(pool_id, 1)
     ce.calls.clear()
@@ -180,7 +180,7 @@ def test_node_pool_size_changed_outside_is_corrected(ce):
 
 
 def test_node_pool_shape_change(ce):
-    cluster, _ = make_pool(ce)
+    cluster = make_pool(ce)[0]
     ce.calls.clear()
     reconcile_node_pool(ce, pool_params(cluster["id"], ocpus=4.0, memory_in_gbs=32.0), check_mode=False,
                         availability_domains=lambda: ADS)
@@ -189,7 +189,7 @@ def test_node_pool_shape_change(ce):
 
 
 def test_node_pool_conflict_is_reported(ce):
-    cluster, _ = make_pool(ce)
+    cluster = make_pool(ce)[0]
     ce.fail("update_node_pool", status=409, code="Conflict", request_id="C-7",
             message="Node pool is being updated by another request")
     with pytest.raises(ApiError) as exc:
@@ -206,7 +206,7 @@ def test_node_pool_failed_work_request(ce):
 
 
 def test_node_pool_absent(ce):
-    cluster, _ = make_pool(ce)
+    cluster = make_pool(ce)[0]
     ce.calls.clear()
     result = reconcile_node_pool(ce, pool_params(cluster["id"], state="absent"), check_mode=False,
                                  availability_domains=lambda: ADS)
@@ -352,7 +352,7 @@ def test_cluster_absent_waits_for_a_deletion_already_running():
 
 
 def test_node_pool_absent_by_cluster_name(ce):
-    _, created = make_pool(ce)
+    created = make_pool(ce)[1]
     ce.calls.clear()
     checked = reconcile_node_pool(ce, absent_pool(), check_mode=True, availability_domains=no_ads)
     assert checked["changed"] and ce.writes() == []
@@ -369,7 +369,7 @@ def test_node_pool_absent_when_the_cluster_is_gone(ce):
     for over in ({}, {"cluster_name": None, "cluster_id": "ocid1.cluster.oc1..gone"}):
         result = reconcile_node_pool(ce, absent_pool(**over), check_mode=False, availability_domains=no_ads)
         assert not result["changed"] and ce.writes() == []
-    assert "list_node_pools" not in [op for op, _ in ce.calls]
+    assert "list_node_pools" not in [op for op, call_args in ce.calls]
 
 
 def test_node_pool_absent_409_while_another_work_request_runs(ce):

@@ -36,8 +36,8 @@ def decode(token: str):
 def test_token_is_a_presigned_cluster_request(key_file):
     signer = oci.signer.Signer(TENANCY, USER, FP, str(key_file))
     url, query = decode(tok.generate_token(signer, "eu-frankfurt-1", CLUSTER))
-    assert (url.scheme, url.netloc, url.path) == ("https", "containerengine.eu-frankfurt-1.oraclecloud.com",
-                                                   f"/cluster_request/{CLUSTER}")
+    assert (url.scheme, url.netloc, url.path) == (
+        "https", "containerengine.eu-frankfurt-1.oraclecloud.com", f"/cluster_request/{CLUSTER}")
     assert set(query) == {"authorization", "date"}
     assert f'keyId="{TENANCY}/{USER}/{FP}"' in query["authorization"][0]
     assert 'headers="date (request-target) host"' in query["authorization"][0]
@@ -59,7 +59,7 @@ def test_main_reads_profile_and_env(tmp_path, key_file, monkeypatch, capsys):
                    "--profile", "hub"])
     assert rc == 0
     cred = json.loads(capsys.readouterr().out)
-    url, _ = decode(cred["status"]["token"])
+    url = decode(cred["status"]["token"])[0]
     assert url.netloc == "containerengine.us-ashburn-1.oraclecloud.com"  # environment over the file
 
 

@@ -46,11 +46,11 @@ def _parse(path: str) -> tuple[str, str | None, str | None]:
 def _matches(obj: dict[str, Any], label_selector: str | None, field_selector: str | None) -> bool:
     labels = obj["metadata"].get("labels") or {}
     for term in filter(None, (label_selector or "").split(",")):
-        key, _, value = term.partition("=")
+        key, separator, value = term.partition("=")
         if key not in labels or (value and labels[key] != value):
             return False
     for term in filter(None, (field_selector or "").split(",")):
-        key, _, value = term.partition("=")
+        key, separator, value = term.partition("=")
         if key == "metadata.name" and obj["metadata"]["name"] != value:
             return False
     return True
@@ -71,7 +71,7 @@ class FakeApi:
 
     @property
     def writes(self) -> int:
-        return sum(n for (method, _), n in self.requests.items() if method != "GET")
+        return sum(n for (method, plural), n in self.requests.items() if method != "GET")
 
     def put(self, collection: str, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
@@ -109,7 +109,7 @@ class FakeApi:
         dry = (query or {}).get("dryRun") == "All"
         key = (collection, namespace or "", name or "")
         if method == "GET" and name is None:
-            items = [copy.deepcopy(o) for (c, ns, _), o in sorted(self.objects.items())
+            items = [copy.deepcopy(o) for (c, ns, obj_name), o in sorted(self.objects.items())
                      if c == collection and (namespace is None or ns == namespace)
                      and _matches(o, query.get("labelSelector"), query.get("fieldSelector"))]
             return {"items": items}
@@ -442,7 +442,7 @@ def test_oke_cluster_gets_a_service_account_token(world):
     out = world.run()
     assert actions(out) == {"oke": "created"} and out.results[0].credential_mode == "service_account"
     workload = world.workloads["https://10.0.0.5:6443"]
-    kinds = {c for c, _, _ in workload.objects}
+    kinds = {c for c, ns, obj_name in workload.objects}
     assert kinds == {"/serviceaccounts", "rbac.authorization.k8s.io/clusterroles",
                      "rbac.authorization.k8s.io/clusterrolebindings", "/secrets"}
     config = _argocd_config(world, "oke")

@@ -37,20 +37,20 @@ def run(module, args, monkeypatch, capsys, client):
 
 def test_vcn_check_and_diff(monkeypatch, capsys):
     vn = VirtualNetworkStub()
-    rc, result, _ = run(oci_vcn, {"compartment_id": "c", "name": "hub", "_ansible_check_mode": True,
-                                  "_ansible_diff": True}, monkeypatch, capsys, vn)
+    rc, result, stdout = run(oci_vcn, {"compartment_id": "c", "name": "hub", "_ansible_check_mode": True,
+                                       "_ansible_diff": True}, monkeypatch, capsys, vn)
     assert rc == 0 and result["changed"] and vn.writes() == []
     assert "diff" in result and result["diff"]["after"]["vcn"]["display_name"] == "hub-vcn"
 
 
 def test_vcn_without_diff_mode_returns_no_diff(monkeypatch, capsys):
-    rc, result, _ = run(oci_vcn, {"compartment_id": "c", "name": "hub"}, monkeypatch, capsys, VirtualNetworkStub())
+    rc, result, stdout = run(oci_vcn, {"compartment_id": "c", "name": "hub"}, monkeypatch, capsys, VirtualNetworkStub())
     assert rc == 0 and "diff" not in result and result["vcn_id"].startswith("ocid1.vcn.")
 
 
 def test_cluster_required_if(monkeypatch, capsys):
-    rc, result, _ = run(oci_oke_cluster, {"compartment_id": "c", "name": "hub"}, monkeypatch, capsys,
-                        ContainerEngineStub())
+    rc, result, stdout = run(oci_oke_cluster, {"compartment_id": "c", "name": "hub"}, monkeypatch, capsys,
+                             ContainerEngineStub())
     assert rc == 1 and "vcn_id" in result["msg"]
 
 
@@ -67,28 +67,28 @@ def test_api_error_becomes_fail_json_with_request_id_and_no_key(monkeypatch, cap
 
 def test_node_pool_drift_through_the_module(monkeypatch, capsys):
     ce = ContainerEngineStub()
-    rc, cluster, _ = run(oci_oke_cluster, {"compartment_id": "c", "name": "hub", "vcn_id": "v",
-                                           "kubernetes_version": "v1.33.1", "endpoint_subnet_id": "s"},
-                         monkeypatch, capsys, ce)
+    rc, cluster, stdout = run(oci_oke_cluster, {"compartment_id": "c", "name": "hub", "vcn_id": "v",
+                                                "kubernetes_version": "v1.33.1", "endpoint_subnet_id": "s"},
+                              monkeypatch, capsys, ce)
     args = {"compartment_id": "c", "cluster_id": cluster["cluster"]["id"], "name": "pool", "subnet_id": "w",
             "availability_domains": ["AD-1", "AD-2"], "size": 2}
-    rc, first, _ = run(oci_oke_node_pool, args, monkeypatch, capsys, ce)
+    rc, first, stdout = run(oci_oke_node_pool, args, monkeypatch, capsys, ce)
     assert rc == 0 and first["changed"]
     ce.resize_outside(first["node_pool"]["id"], 5)
-    rc, fixed, _ = run(oci_oke_node_pool, args, monkeypatch, capsys, ce)
+    rc, fixed, stdout = run(oci_oke_node_pool, args, monkeypatch, capsys, ce)
     assert fixed["changed"] and fixed["node_pool"]["size"] == 2
-    rc, again, _ = run(oci_oke_node_pool, args, monkeypatch, capsys, ce)
+    rc, again, stdout = run(oci_oke_node_pool, args, monkeypatch, capsys, ce)
     assert not again["changed"]
 
 
 def test_kubeconfig_module_writes_the_real_token_script(monkeypatch, capsys, tmp_path):
     ce = ContainerEngineStub()
-    _, cluster, _ = run(oci_oke_cluster, {"compartment_id": "c", "name": "hub", "vcn_id": "v",
-                                          "kubernetes_version": "v1.33.1", "endpoint_subnet_id": "s"},
-                        monkeypatch, capsys, ce)
+    rc, cluster, stdout = run(oci_oke_cluster, {"compartment_id": "c", "name": "hub", "vcn_id": "v",
+                                                "kubernetes_version": "v1.33.1", "endpoint_subnet_id": "s"},
+                              monkeypatch, capsys, ce)
     args = {"cluster_id": cluster["cluster"]["id"], "dest": str(tmp_path / "hub.kubeconfig"),
             "token_generator": "collection"}
-    rc, result, _ = run(oci_oke_kubeconfig, args, monkeypatch, capsys, ce)
+    rc, result, stdout = run(oci_oke_kubeconfig, args, monkeypatch, capsys, ce)
     assert rc == 0 and result["token_generator"] == "collection"
     script = (tmp_path / "oke-token.py").read_text()
     assert "def generate_token" in script and script.startswith("#!/usr/bin/env python3")
@@ -97,10 +97,10 @@ def test_kubeconfig_module_writes_the_real_token_script(monkeypatch, capsys, tmp
 # --- state: absent through the modules -----------------------------------------------------------------
 def make_hub(monkeypatch, capsys, vn, ce):
     """Network, cluster and node pool as the role creates them."""
-    _, net, _ = run(oci_vcn, {"compartment_id": "c", "name": "hub"}, monkeypatch, capsys, vn)
-    _, cluster, _ = run(oci_oke_cluster, {"compartment_id": "c", "name": "hub", "vcn_id": net["vcn_id"],
-                                          "kubernetes_version": "v1.33.1",
-                                          "endpoint_subnet_id": net["subnet_ids"]["api"]}, monkeypatch, capsys, ce)
+    rc, net, stdout = run(oci_vcn, {"compartment_id": "c", "name": "hub"}, monkeypatch, capsys, vn)
+    rc, cluster, stdout = run(oci_oke_cluster, {"compartment_id": "c", "name": "hub", "vcn_id": net["vcn_id"],
+                                                "kubernetes_version": "v1.33.1",
+                                                "endpoint_subnet_id": net["subnet_ids"]["api"]}, monkeypatch, capsys, ce)
     run(oci_oke_node_pool, {"compartment_id": "c", "cluster_id": cluster["cluster"]["id"], "name": "hub-pool",
                             "subnet_id": net["subnet_ids"]["workers"], "availability_domains": ["AD-1"]},
         monkeypatch, capsys, ce)
@@ -119,19 +119,19 @@ def test_teardown_check_mode_then_real_then_again(monkeypatch, capsys):
     for client in clients.values():
         client.calls.clear()
     for module, which, args in ABSENT:
-        rc, result, _ = run(module, {**args, "_ansible_check_mode": True, "_ansible_diff": True}, monkeypatch,
-                            capsys, clients[which])
+        rc, result, stdout = run(module, {**args, "_ansible_check_mode": True, "_ansible_diff": True}, monkeypatch,
+                                 capsys, clients[which])
         assert rc == 0 and result["changed"] and result["diff"]["before"], module.__name__
     assert clients["vn"].writes() == [] and clients["ce"].writes() == []
     for module, which, args in ABSENT:
-        rc, result, _ = run(module, args, monkeypatch, capsys, clients[which])
+        rc, result, stdout = run(module, args, monkeypatch, capsys, clients[which])
         assert rc == 0 and result["changed"], module.__name__
     assert clients["ce"].writes() == ["delete_node_pool", "delete_cluster"]
     assert len(clients["vn"].writes()) == 12
     for client in clients.values():
         client.calls.clear()
     for module, which, args in ABSENT:
-        rc, result, _ = run(module, args, monkeypatch, capsys, clients[which])
+        rc, result, stdout = run(module, args, monkeypatch, capsys, clients[which])
         assert rc == 0 and not result["changed"], module.__name__
     assert clients["vn"].writes() == [] and clients["ce"].writes() == []
 
@@ -141,17 +141,17 @@ def test_delete_conflict_fails_with_the_resource_and_request_id(monkeypatch, cap
     make_hub(monkeypatch, capsys, vn, ce)
     vn.fail("delete_subnet", status=409, code="Conflict", request_id="RID-LB",
             message="The Subnet ocid1.subnet.x references the VNIC ocid1.vnic.y. You must remove the reference.")
-    rc, result, _ = run(oci_vcn, {"compartment_id": "c", "name": "hub", "state": "absent"}, monkeypatch, capsys, vn)
+    rc, result, stdout = run(oci_vcn, {"compartment_id": "c", "name": "hub", "state": "absent"}, monkeypatch, capsys, vn)
     assert rc == 1 and result["status"] == 409 and result["opc_request_id"] == "RID-LB"
     assert "hub-lb-subnet" in result["msg"] and "LoadBalancer Services" in result["msg"]
 
 
 def test_node_pool_needs_its_cluster_by_id_or_name(monkeypatch, capsys):
     args = {"compartment_id": "c", "name": "hub-pool", "state": "absent"}
-    rc, result, _ = run(oci_oke_node_pool, args, monkeypatch, capsys, ContainerEngineStub())
+    rc, result, stdout = run(oci_oke_node_pool, args, monkeypatch, capsys, ContainerEngineStub())
     assert rc == 1 and "cluster_id" in result["msg"] and "cluster_name" in result["msg"]
-    rc, result, _ = run(oci_oke_node_pool, {**args, "cluster_id": "x", "cluster_name": "hub"}, monkeypatch, capsys,
-                        ContainerEngineStub())
+    rc, result, stdout = run(oci_oke_node_pool, {**args, "cluster_id": "x", "cluster_name": "hub"}, monkeypatch, capsys,
+                             ContainerEngineStub())
     assert rc == 1 and "mutually exclusive" in result["msg"]
 
 

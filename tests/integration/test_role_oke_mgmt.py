@@ -124,7 +124,10 @@ def fake_oci(tmp_path):
     env = {"PYTHONPATH": str(site), "MCG_FAKE_OCI_STATE": str(state), "HOME": str(home),
            "OCI_CLI_USER": "ocid1.user.oc1..aaaauser", "OCI_CLI_TENANCY": "ocid1.tenancy.oc1..aaaatenancy",
            "OCI_CLI_FINGERPRINT": "11:22:33:44:55:66:77:88:99:00:aa:bb:cc:dd:ee:ff",
-           "OCI_CLI_REGION": "eu-frankfurt-1", "OCI_CLI_KEY_FILE": str(home / "unused-key.pem")}
+           "OCI_CLI_REGION": "eu-frankfurt-1", "OCI_CLI_KEY_FILE": str(home / "unused-key.pem"),
+           # A pipelined module runs from Ansible's own payload, whose sitecustomize shadows the stub's:
+           # the stubs reach the module processes only without pipelining.
+           "ANSIBLE_PIPELINING": "False"}
 
     def load() -> dict:
         with state.open("rb") as f:

@@ -63,7 +63,7 @@ def scenario_vars() -> dict[str, Any]:
 
 
 def capd_objects() -> list[dict[str, Any]]:
-    return [o for o in yaml.safe_load_all((SCENARIO / "files" / "capd-clusters.yaml").read_text()) if o]
+    return yaml.safe_load((SCENARIO / "files" / "capd-clusters.yaml").read_text())
 
 
 def linked_inventory(tmp_path: Path) -> Path:
@@ -213,8 +213,8 @@ def test_capd_manifest_matches_the_cluster_api_crds(kube_hub: Any) -> None:
     if not CRD_DIR.is_dir():
         pytest.skip(f"the Cluster API CRDs are not at {CRD_DIR} (set MCG_CRD_DIR)")
     capi = [o for o in capd_objects() if o["apiVersion"].split("/")[0] in CAPI_GROUPS]
-    assert {o["kind"] for o in capi} == {"Cluster", "KubeadmControlPlane", "KubeadmConfigTemplate", "MachineDeployment",
-                                          "ClusterResourceSet"}
+    kinds = {"Cluster", "KubeadmControlPlane", "KubeadmConfigTemplate", "MachineDeployment", "ClusterResourceSet"}
+    assert {o["kind"] for o in capi} == kinds
     for obj in capi:
         status, body = _dry_run_create(kube_hub, obj)
         assert status == 201, f"{obj['kind']} {obj['metadata']['name']}: {body.get('message', body)}"

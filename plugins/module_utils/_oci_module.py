@@ -15,12 +15,21 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._oci_client im
     OCI_WAIT_ARG_SPEC,
 )
 
-__all__ = ["oci_argument_spec", "run_oci_module"]
+__all__ = ["OCI_RESOURCE_ARG_SPEC", "oci_argument_spec", "run_oci_module"]
 
 
-def oci_argument_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """The module's own options plus the shared auth and wait options."""
-    return {**OCI_AUTH_ARG_SPEC, **OCI_WAIT_ARG_SPEC, **spec}
+# Options of every module that manages one named resource (or set) in a compartment.
+OCI_RESOURCE_ARG_SPEC: dict[str, Any] = {
+    "compartment_id": {"type": "str", "required": True},
+    "name": {"type": "str", "required": True},
+    "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+}
+
+
+def oci_argument_spec(spec: dict[str, Any], *, resource: bool = True) -> dict[str, Any]:
+    """The module's own options plus the shared auth and wait options (and, with `resource`, the
+    compartment / name / state options of a managed resource)."""
+    return {**OCI_AUTH_ARG_SPEC, **OCI_WAIT_ARG_SPEC, **(OCI_RESOURCE_ARG_SPEC if resource else {}), **spec}
 
 
 def run_oci_module(module: AnsibleModule, backend: Callable[[AnsibleModule], dict[str, Any]]) -> None:

@@ -128,9 +128,6 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._oci_oke impor
 
 def argspec() -> dict:
     return oci_argument_spec({
-        "compartment_id": {"type": "str", "required": True},
-        "name": {"type": "str", "required": True},
-        "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
         "vcn_id": {"type": "str"},
         "kubernetes_version": {"type": "str"},
         "cluster_type": {"type": "str", "default": "BASIC_CLUSTER", "choices": ["BASIC_CLUSTER", "ENHANCED_CLUSTER"]},

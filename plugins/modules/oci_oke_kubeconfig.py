@@ -118,7 +118,7 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._oci_oke impor
 
 
 def argspec() -> dict:
-    return oci_argument_spec({
+    return oci_argument_spec(resource=False, spec={
         "cluster_id": {"type": "str"},
         "dest": {"type": "path", "required": True},
         "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},

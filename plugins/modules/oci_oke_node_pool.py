@@ -149,11 +149,8 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._oci_oke impor
 
 def argspec() -> dict:
     return oci_argument_spec({
-        "compartment_id": {"type": "str", "required": True},
         "cluster_id": {"type": "str"},
         "cluster_name": {"type": "str"},
-        "name": {"type": "str", "required": True},
-        "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
         "kubernetes_version": {"type": "str"},
         "node_shape": {"type": "str", "default": "VM.Standard.E5.Flex"},
         "ocpus": {"type": "float", "default": 2},

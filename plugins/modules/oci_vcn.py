@@ -131,9 +131,6 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._oci_network i
 
 def argspec() -> dict:
     return oci_argument_spec({
-        "compartment_id": {"type": "str", "required": True},
-        "name": {"type": "str", "required": True},
-        "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
         "cidr_block": {"type": "str", "default": "10.0.0.0/16"},
         "dns_label": {"type": "str"},
         "api_subnet_cidr": {"type": "str", "default": "10.0.0.0/28"},

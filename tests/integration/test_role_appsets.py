@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CRD_DIR
 from tests.helpers.ansible import run_playbook
 from tests.unit.roles.hub_lifecycle import bad_variable_run, check_apply_reapply, flat
 
@@ -18,14 +17,6 @@ ROLLOUT_VARS = {"argocd_progressive_syncs": True, "appsets_applicationsets": [{
     "namespace": "guestbook",
     "rollout": {"steps": [{"match_labels": {"env": ["test"]}, "max_update": 1},
                           {"match_labels": {"env": ["prod"]}, "max_update": "25%"}]}}]}
-
-
-@pytest.fixture
-def hub(kube_server_factory, tmp_path: Path):
-    if not (CRD_DIR / "applicationset-crd.yaml").exists():
-        pytest.skip(f"Argo CD CRDs not found in {CRD_DIR} (set MCG_CRD_DIR)")
-    server = kube_server_factory("hub", crd_dir=CRD_DIR)
-    return server, server.write_kubeconfig(tmp_path / "hub.kubeconfig")
 
 
 def _argocd_namespace(server) -> None:

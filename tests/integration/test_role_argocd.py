@@ -7,7 +7,6 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from tests.conftest import CRD_DIR
 from tests.helpers.ansible import run_playbook
 from tests.unit.roles.hub_lifecycle import bad_variable_run, check_apply_reapply, flat
 
@@ -16,14 +15,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PLAYBOOK = "playbooks/argocd.yml"
 PASSWORD = "correct-horse-battery"
 HOSTVARS = {"argocd_hostname": "argocd.example.com", "argocd_admin_password": PASSWORD}
-
-
-@pytest.fixture
-def hub(kube_server_factory, tmp_path: Path):
-    if not (CRD_DIR / "cert-manager.io_certificates.yaml").exists():
-        pytest.skip(f"cert-manager CRDs not found in {CRD_DIR} (set MCG_CRD_DIR)")
-    server = kube_server_factory("hub", crd_dir=CRD_DIR)
-    return server, server.write_kubeconfig(tmp_path / "hub.kubeconfig")
 
 
 def _objects(server):

@@ -1,6 +1,6 @@
 """Role capi_workloads against the emulated hub: create, idempotence, check mode, state absent.
 
-The hub is a kubemu server with every CRD of CRD_DIR, and kubemu's CAPI simulator plays the
+The hub is a kubemu server with every CRD of the CRD folder, and kubemu's CAPI simulator plays the
 providers: it moves each Cluster to Available, starts an emulated API server for it and writes its
 kubeconfig Secret, so the role's readiness wait (capi_cluster_wait) and Argo CD registration
 (argocd_cluster_secret) run for real. There is no Helm (mcg_helm_enabled: false) and no provider
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CRD_DIR, ROOT
+from tests.conftest import ROOT
 from tests.helpers.ansible import run_playbook
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -59,16 +59,15 @@ def _play(tmp_path: Path, kubeconfig: Path, clusters: list[dict[str, Any]], *, c
 
 
 @pytest.fixture
-def hub(kube_server_factory, tmp_path: Path):
-    if not CRD_DIR.is_dir():
-        pytest.skip(f"CRD folder {CRD_DIR} is absent (set MCG_CRD_DIR)")
+def hub(hub, kube_server_factory):
+    """The shared fresh hub with the Argo CD namespace, and the simulated CAPI controller running on it."""
     from kubemu.capi_sim import CapiSimulator
 
-    server = kube_server_factory("capi-hub", crd_dir=CRD_DIR)
+    server = hub[0]
     server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}})
     sim = CapiSimulator(server, kube_server_factory, step_seconds=0.2).start()
     try:
-        yield server, server.write_kubeconfig(tmp_path / "hub.kubeconfig")
+        yield hub
     finally:
         sim.stop()
 

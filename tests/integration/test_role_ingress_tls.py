@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CRD_DIR
 from tests.helpers.ansible import run_playbook
 from tests.unit.roles.hub_lifecycle import bad_variable_run, check_apply_reapply, flat
 
@@ -13,14 +12,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PLAYBOOK = "playbooks/ingress_tls.yml"
 HOSTVARS = {"ingress_tls_acme_email": "ops@example.com", "ingress_tls_hostnames": ["argocd.example.com", "apps.example.com"]}
-
-
-@pytest.fixture
-def hub(kube_server_factory, tmp_path: Path):
-    if not (CRD_DIR / "cert-manager.io_clusterissuers.yaml").exists():
-        pytest.skip(f"cert-manager CRDs not found in {CRD_DIR} (set MCG_CRD_DIR)")
-    server = kube_server_factory("hub", crd_dir=CRD_DIR)
-    return server, server.write_kubeconfig(tmp_path / "hub.kubeconfig")
 
 
 def _objects(server):

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CRD_DIR
 from tests.helpers.ansible import run_playbook
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -18,12 +17,10 @@ HOSTVARS = {"kyverno_policies_wait_ready": False}
 
 
 @pytest.fixture
-def hub(kube_server_factory, tmp_path: Path):
-    if not (CRD_DIR / "kyverno.io_clusterpolicies.yaml").exists():
-        pytest.skip(f"Kyverno CRD not found in {CRD_DIR} (set MCG_CRD_DIR)")
-    server = kube_server_factory("hub", crd_dir=CRD_DIR)
-    server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}})
-    return server, server.write_kubeconfig(tmp_path / "hub.kubeconfig")
+def hub(hub):
+    """The shared fresh hub, with the Argo CD namespace the policy writes into."""
+    hub[0].create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}})
+    return hub
 
 
 def _objects(server) -> dict[str, dict | None]:

@@ -46,7 +46,6 @@ __all__ = [
     "SERVICE_ACCOUNT",
     "CLUSTER_ROLE",
     "CLUSTER_ROLE_BINDING",
-    "CAPI_CLUSTER",
     "api_client_from_params",
     "api_client_from_kubeconfig",
     "kube_client",
@@ -97,7 +96,6 @@ SERVICE_ACCOUNT = Resource("", "v1", "serviceaccounts", "ServiceAccount")
 CLUSTER_ROLE = Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False)
 CLUSTER_ROLE_BINDING = Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding",
                                 namespaced=False)
-CAPI_CLUSTER = Resource("cluster.x-k8s.io", "v1beta1", "clusters", "Cluster")
 
 _CLIENT_CACHE: dict[str, Any] = {}
 

@@ -5,9 +5,15 @@ ApplicationSets target them (each ApplicationSet's cluster generator selector ag
 the registered Argo CD cluster Secrets, as Argo CD's cluster generator matches them)."""
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any, Iterator
 
+from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_cluster import (
+    LABEL_CLUSTER_NAME,
+    LABEL_CLUSTER_NAMESPACE,
+    LABEL_SECRET_TYPE,
+)
 from ansible_collections.multicluster.gitops.plugins.module_utils._capi import capi_cluster_resource, cluster_kind
 from ansible_collections.multicluster.gitops.plugins.module_utils._k8s_client import SECRET, KubeClient, Resource
 
@@ -15,9 +21,7 @@ __all__ = ["APPLICATIONSET", "selector_matches", "cluster_selectors", "build_sum
            "to_table"]
 
 APPLICATIONSET = Resource("argoproj.io", "v1alpha1", "applicationsets", "ApplicationSet")
-ARGOCD_CLUSTER_SELECTOR = "argocd.argoproj.io/secret-type=cluster"
-LABEL_CLUSTER_NAME = "multicluster.gitops/cluster-name"
-LABEL_CLUSTER_NAMESPACE = "multicluster.gitops/cluster-namespace"
+ARGOCD_CLUSTER_SELECTOR = f"{LABEL_SECRET_TYPE}=cluster"
 
 
 def _expression_matches(expr: dict[str, Any], labels: dict[str, str]) -> bool:
@@ -58,7 +62,6 @@ def _labels(obj: dict[str, Any]) -> dict[str, str]:
 
 
 def _decode(secret: dict[str, Any], key: str) -> str | None:
-    import base64
     value = (secret.get("data") or {}).get(key)
     return base64.b64decode(value).decode() if value else None
 

@@ -16,7 +16,8 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._errors import
     (kc.SECRET, None, None, None, "/api/v1/secrets"),
     (kc.NAMESPACE, "ignored", "argocd", None, "/api/v1/namespaces/argocd"),
     (kc.CLUSTER_ROLE, None, "r", None, "/apis/rbac.authorization.k8s.io/v1/clusterroles/r"),
-    (kc.CAPI_CLUSTER, "dev", "c1", "status", "/apis/cluster.x-k8s.io/v1beta1/namespaces/dev/clusters/c1/status"),
+    (kc.Resource("cluster.x-k8s.io", "v1beta2", "clusters", "Cluster"), "dev", "c1", "status",
+     "/apis/cluster.x-k8s.io/v1beta2/namespaces/dev/clusters/c1/status"),
 ])
 def test_resource_path(res, ns, name, sub, expected):
     assert res.path(ns, name, sub) == expected

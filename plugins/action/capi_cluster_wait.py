@@ -64,12 +64,13 @@ class ActionModule(ActionBase):
         args = {k: v for k, v in self._task.args.items() if k != "session"}
         host = (task_vars or {}).get("inventory_hostname", "")
         started = time.monotonic()
+        started_at = time.time()
         shown: dict[str, dict[str, Any]] = {}
         session: dict[str, Any] | None = None
         while True:
             round_args = dict(args)
             if not self._task.check_mode:
-                session = dict(session or {}, elapsed=round(time.monotonic() - started, 3))
+                session = dict(session or {}, elapsed=round(time.monotonic() - started, 3), started_at=started_at)
                 round_args["session"] = session
             result = self._execute_module(module_name=_MODULE, module_args=round_args, task_vars=task_vars)
             self._show(host, shown, result.get("clusters") or [])

@@ -38,6 +38,23 @@ options:
     description: Path to the client certificate's key file.
     type: path
     aliases: [key_file]
+  request_timeout:
+    description:
+      - Seconds to wait for the API server's answer to one request once connected (connecting itself times out
+        after 10 seconds). A watch waits its own server-side timeout plus a margin instead.
+      - Falls back to E(MCG_K8S_REQUEST_TIMEOUT).
+    type: float
+    default: 60
+  request_retries:
+    description:
+      - How many times a request that failed for a transient reason (HTTP 429 or 5xx, a refused, reset or cut
+        connection, a timeout) is tried again, with capped exponential back-off and jitter, honouring
+        C(Retry-After). At most 30 seconds are spent waiting between the tries of one request.
+      - A create retried after an ambiguous failure and answered C(409 AlreadyExists) is re-read and counts as done
+        when the live object holds what was sent.
+      - Falls back to E(MCG_K8S_REQUEST_RETRIES).
+    type: int
+    default: 7
 notes:
   - Each option falls back to the environment variable kubernetes.core uses (E(K8S_AUTH_KUBECONFIG),
     E(K8S_AUTH_CONTEXT), E(K8S_AUTH_HOST), E(K8S_AUTH_API_KEY), E(K8S_AUTH_VERIFY_SSL), E(K8S_AUTH_SSL_CA_CERT),

@@ -29,13 +29,16 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._errors import
     ApiError, CollectionError, InvalidInput, ResourceTimeout,
 )
 from ansible_collections.multicluster.gitops.plugins.module_utils._k8s_client import SECRET, KubeClient, Resource
+from ansible_collections.multicluster.gitops.plugins.module_utils._retry import TRANSIENT_STATUSES
 
 __all__ = ["ClusterFailed", "WaitSpec", "wait_for_clusters", "spec_from_params", "run",
            "public_result"]
 
 # Longest single watch request; the stream is resumed from its last resourceVersion afterwards.
 _WATCH_SECONDS = 300
-_MAX_CONSECUTIVE_ERRORS = 5
+# Back-off between failed watch or list attempts (the client has already retried each request).
+_BACKOFF_BASE = 0.2
+_BACKOFF_CAP = 5.0
 # A progress round that saw a change waits until the API is quiet this long (at most _SETTLE_MAX) before
 # returning, so the writes of one reconcile (a Secret and the status) are shown together.
 _SETTLE_QUIET = 0.2
@@ -65,6 +68,8 @@ class WaitSpec:
     # Progress rounds: summaries already shown, seconds spent in earlier rounds, when each became ready.
     known: dict[str, str] | None = None
     elapsed: float = 0.0
+    # Wall-clock (epoch seconds) when the task started: the timeout then also covers module start-up.
+    started_at: float | None = None
     ready_at: dict[str, float] = field(default_factory=dict)
     # Keys seen as existing at some point: one missing later was deleted during the wait.
     seen: set[str] = field(default_factory=set)
@@ -82,6 +87,16 @@ class WaitSpec:
         return self.namespace
 
 
+def transient(e: ApiError) -> bool:
+    """Whether an error the client gave up on may still go away: no HTTP answer, 429 or 5xx."""
+    return e.status is None or e.status in TRANSIENT_STATUSES
+
+
+def backoff(errors: int) -> float:
+    """Seconds to wait after ``errors`` consecutive failures: capped exponential."""
+    return min(_BACKOFF_BASE * 2 ** errors, _BACKOFF_CAP)
+
+
 def _key(obj: dict[str, Any]) -> str:
     meta = obj.get("metadata") or {}
     return f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
@@ -96,6 +111,8 @@ class _Store:
         self.secrets: set[str] = set()
         self.generation = 0
         self.error: Exception | None = None
+        # The latest transient failure, shown if the wait then times out.
+        self.last_error: Exception | None = None
 
     def replace(self, kind: str, items: list[dict[str, Any]]) -> None:
         with self.cond:
@@ -149,6 +166,9 @@ class _Reflector(threading.Thread):
         self.store.replace(self.kind, data.get("items") or [])
 
     def run(self) -> None:
+        """Until stopped: (re-)list when needed, then watch. Transient failures (5xx, 429, cut or refused
+        connections, timeouts) are retried with capped back-off for as long as the wait lasts, as client-go's
+        reflector does; anything else (403, 404, a bad selector) ends the wait at once."""
         errors = 0
         while not self.stop.is_set():
             try:
@@ -157,22 +177,22 @@ class _Reflector(threading.Thread):
                     self.list()
                 if self._watch_once():
                     errors = 0
+                    self.store.last_error = None
             except ApiError as e:
                 if e.status == 410:
                     self.rv = None
                     continue
-                errors += 1
-                if errors >= _MAX_CONSECUTIVE_ERRORS:
+                if not transient(e):
                     self.store.fail(e)
                     return
-                self.stop.wait(min(0.2 * 2 ** errors, 5))
+                errors += 1
+                self.store.last_error = e
+                self.stop.wait(backoff(errors))
             except Exception as e:  # a dropped stream surfaces as urllib3/http.client errors
                 errors += 1
-                if errors >= _MAX_CONSECUTIVE_ERRORS:
-                    self.store.fail(ApiError(f"watching {self.res.plural} on {self.client.host} failed: {e}",
-                                             reason=type(e).__name__))
-                    return
-                self.stop.wait(min(0.2 * 2 ** errors, 5))
+                self.store.last_error = ApiError(f"watching {self.res.plural} on {self.client.host} failed: {e}",
+                                                 reason=type(e).__name__)
+                self.stop.wait(backoff(errors))
 
     def _watch_once(self) -> bool:
         """One watch request; True when it delivered at least one event."""
@@ -288,11 +308,13 @@ def _failure_message(spec: WaitSpec, ev: _Evaluation) -> str:
             + ". Fix the cause shown (quota, image, network, credentials) and run again.")
 
 
-def _timeout_message(spec: WaitSpec, ev: _Evaluation, elapsed: float) -> str:
+def _timeout_message(spec: WaitSpec, ev: _Evaluation, elapsed: float, *, host: str,
+                     last_error: Exception | None = None) -> str:
     lines = [ev.lines[k] for k in ev.pending]
-    return (f"Timed out after {int(elapsed)}s waiting for {len(ev.pending)} of {len(ev.summaries)} Cluster(s) "
-            f"to reach {spec.wait_for}: " + " | ".join(lines)
-            + ". Look at the false conditions above, or raise 'timeout' if provisioning is just slow.")
+    api = f" The API server at {host} was failing: {last_error}." if last_error is not None else ""
+    return (f"Timed out after {int(elapsed)}s waiting on {host} for {len(ev.pending)} of {len(ev.summaries)} "
+            f"Cluster(s) to reach {spec.wait_for}: " + " | ".join(lines) + "." + api
+            + " Look at the false conditions above, or raise 'timeout' if provisioning is just slow.")
 
 
 def _settle(store: _Store, *, until: float) -> None:
@@ -304,6 +326,28 @@ def _settle(store: _Store, *, until: float) -> None:
                 return
 
 
+def _until_deadline(call: Any, what: str, client: KubeClient, spec: WaitSpec, store: _Store, *,
+                    started: float, deadline: float) -> Any:
+    """``call()``, tried again through transient failures (the client's own retries spent) until the deadline."""
+    errors = 0
+    while True:
+        try:
+            return call()
+        except ApiError as e:
+            if not transient(e):
+                raise
+            errors += 1
+            if time.monotonic() + backoff(errors) >= deadline:
+                elapsed = spec.elapsed + time.monotonic() - started
+                names = ", ".join(spec.names) or f"the Clusters matching {spec.label_selector or 'anything'}"
+                raise ResourceTimeout(
+                    f"Timed out after {int(elapsed)}s: the API server at {client.host} did not answer {what} "
+                    f"({e}); still pending: {names}. Check that the hub is up and reachable.",
+                    result={"elapsed": round(elapsed, 3), "pending": list(spec.names), "clusters": []}) from e
+            store.last_error = e
+            time.sleep(backoff(errors))
+
+
 def wait_for_clusters(client: KubeClient, spec: WaitSpec, *, resource: Resource | None = None) -> dict[str, Any]:
     """Wait as ``spec`` says. Returns the outcome dict with ``done`` (True when every cluster is ready);
     raises ClusterFailed, ResourceTimeout (both with ``result``), ApiError or InvalidInput.
@@ -311,12 +355,16 @@ def wait_for_clusters(client: KubeClient, spec: WaitSpec, *, resource: Resource 
     ``done`` is False only in check mode (nothing is waited for) or when ``spec.known`` is given and a
     summary changed (a progress round ended)."""
     started = time.monotonic()
-    res = resource or capi_cluster_resource(client)
+    if spec.started_at is not None:
+        spec.elapsed = max(spec.elapsed, time.time() - spec.started_at)
     store = _Store()
     scope = spec.scope
     selector = None if spec.names else spec.label_selector
     remaining = spec.timeout - spec.elapsed
     deadline = started + max(remaining, 0)
+    retrying = {"client": client, "spec": spec, "store": store, "started": started, "deadline": deadline}
+    res = resource or _until_deadline(lambda: capi_cluster_resource(client), "the discovery of cluster.x-k8s.io",
+                                      **retrying)
     stop = threading.Event()
     reflectors = [
         _Reflector(client, res, "clusters", store, namespace=scope, label_selector=selector, resource_version=None,
@@ -325,7 +373,7 @@ def wait_for_clusters(client: KubeClient, spec: WaitSpec, *, resource: Resource 
                    stop=stop, deadline=deadline),
     ]
     for r in reflectors:
-        r.list()
+        _until_deadline(r.list, f"the list of {r.res.plural}", **retrying)
     try:
         watching = settled = False
         while True:
@@ -350,7 +398,8 @@ def wait_for_clusters(client: KubeClient, spec: WaitSpec, *, resource: Resource 
                     continue
                 return {**out, "done": False}
             if time.monotonic() >= deadline:
-                raise ResourceTimeout(_timeout_message(spec, ev, elapsed), result=out)
+                raise ResourceTimeout(_timeout_message(spec, ev, elapsed, host=client.host,
+                                                       last_error=store.last_error), result=out)
             if not watching:
                 watching = True
                 for r in reflectors:
@@ -377,7 +426,8 @@ def spec_from_params(params: dict[str, Any], *, check_mode: bool = False) -> Wai
     return WaitSpec(names=names, namespace=namespace, label_selector=params.get("label_selector"),
                     wait_for=params["wait_for"], timeout=float(params["timeout"]), fail_fast=params["fail_fast"],
                     check_mode=check_mode, known=dict(session.get("known") or {}) if rounds else None,
-                    elapsed=float(session.get("elapsed") or 0.0), ready_at=dict(session.get("ready_at") or {}))
+                    elapsed=float(session.get("elapsed") or 0.0), ready_at=dict(session.get("ready_at") or {}),
+                    started_at=session.get("started_at"))
 
 
 def run(client: KubeClient, params: dict[str, Any], *, check_mode: bool = False) -> dict[str, Any]:
@@ -385,12 +435,13 @@ def run(client: KubeClient, params: dict[str, Any], *, check_mode: bool = False)
     the ``session`` to pass to the next round."""
     spec = spec_from_params(params, check_mode=check_mode)
     session = params.get("session") or {}
-    res = capi_cluster_resource(client, session.get("api_version"))
-    out = wait_for_clusters(client, spec, resource=res)
+    preferred = session.get("api_version")
+    out = wait_for_clusters(client, spec, resource=capi_cluster_resource(client, preferred) if preferred else None)
     result = public_result(out)
     if not out["done"] and not check_mode:
         result["waiting"] = True
-        result["session"] = {"api_version": res.api_version, "known": out["summaries"], "elapsed": out["elapsed"],
+        result["session"] = {"api_version": out["api_version"], "known": out["summaries"], "elapsed": out["elapsed"],
+                             "started_at": session.get("started_at"),
                              "ready_at": out["ready_at"]}
     return result
 

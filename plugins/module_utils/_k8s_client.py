@@ -14,25 +14,38 @@ raises :class:`ApiError` with the API's Status body instead of returning it.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
+import http.client
 import json
 import os
+import socket
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.multicluster.gitops.plugins.module_utils._errors import ApiError, ConfigError
+from ansible_collections.multicluster.gitops.plugins.module_utils._retry import (
+    TRANSIENT_STATUSES, RetryPolicy, retry_after_seconds,
+)
 
 try:
     from kubernetes import client as k8s_client
     from kubernetes import config as k8s_config
     from kubernetes.client.rest import ApiException
     from kubernetes.config.config_exception import ConfigException
+    import urllib3.exceptions as urllib3_exceptions
     HAS_KUBERNETES = True
+    _TIMEOUT_ERRORS: tuple[type[Exception], ...] = (urllib3_exceptions.TimeoutError, socket.timeout)
+    _CONNECT_ERRORS: tuple[type[Exception], ...] = (urllib3_exceptions.NewConnectionError, ConnectionError)
+    _TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+        urllib3_exceptions.ProtocolError, urllib3_exceptions.NewConnectionError, urllib3_exceptions.TimeoutError,
+        urllib3_exceptions.MaxRetryError, http.client.HTTPException, ConnectionError, socket.timeout)
     KUBERNETES_IMPORT_ERROR: Exception | None = None
 except ImportError as e:  # pragma: no cover - reported by the module through missing_required_lib
     HAS_KUBERNETES = False
+    _TIMEOUT_ERRORS = _CONNECT_ERRORS = _TRANSIENT_ERRORS = (socket.timeout,)
     KUBERNETES_IMPORT_ERROR = e
 
 __all__ = [
@@ -51,6 +64,12 @@ __all__ = [
     "kube_client",
 ]
 
+# Seconds to wait for an answer once connected (a watch waits its own timeoutSeconds plus a margin instead),
+# and how many times a request that failed for a transient reason is tried again.
+DEFAULT_READ_TIMEOUT = 60.0
+DEFAULT_RETRIES = 7
+CONNECT_TIMEOUT = 10.0
+
 K8S_AUTH_ARG_SPEC: dict[str, dict[str, Any]] = {
     "kubeconfig": {"type": "raw", "no_log": True, "fallback": (env_fallback, ["K8S_AUTH_KUBECONFIG"])},
     "context": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_CONTEXT"])},
@@ -61,6 +80,9 @@ K8S_AUTH_ARG_SPEC: dict[str, dict[str, Any]] = {
     "client_cert": {"type": "path", "aliases": ["cert_file"], "fallback": (env_fallback, ["K8S_AUTH_CERT_FILE"])},
     "client_key": {"type": "path", "aliases": ["key_file"], "no_log": False,
                    "fallback": (env_fallback, ["K8S_AUTH_KEY_FILE"])},
+    "request_timeout": {"type": "float", "default": DEFAULT_READ_TIMEOUT,
+                        "fallback": (env_fallback, ["MCG_K8S_REQUEST_TIMEOUT"])},
+    "request_retries": {"type": "int", "default": DEFAULT_RETRIES, "fallback": (env_fallback, ["MCG_K8S_REQUEST_RETRIES"])},
 }
 
 
@@ -104,10 +126,17 @@ def _digest(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _configuration() -> Any:
+    """A client Configuration whose transport does not retry by itself: KubeClient.request owns retries."""
+    cfg = k8s_client.Configuration()
+    cfg.retries = False
+    return cfg
+
+
 def api_client_from_kubeconfig(kubeconfig: dict[str, Any], *, context: str | None = None,
                                persist: bool = False) -> Any:
     """An ApiClient for a kubeconfig given as a dict (e.g. decoded from a CAPI Secret)."""
-    cfg = k8s_client.Configuration()
+    cfg = _configuration()
     try:
         loader = k8s_config.kube_config.KubeConfigLoader(config_dict=kubeconfig, active_context=context)
         loader.load_and_set(cfg)
@@ -123,7 +152,7 @@ def api_client_from_params(params: dict[str, Any]) -> Any:
                    "env": [os.environ.get(v) for v in ("KUBECONFIG", "HOME", "KUBERNETES_SERVICE_HOST")]})
     if key in _CLIENT_CACHE:
         return _CLIENT_CACHE[key]
-    cfg = k8s_client.Configuration()
+    cfg = _configuration()
     kubeconfig = params.get("kubeconfig")
     context = params.get("context")
     try:
@@ -157,15 +186,24 @@ def api_client_from_params(params: dict[str, Any]) -> Any:
 
 
 def kube_client(params: dict[str, Any]) -> "KubeClient":
-    return KubeClient(api_client_from_params(params))
+    """A KubeClient with the timeouts and retries the module's options ask for."""
+    retries = params.get("request_retries")
+    return KubeClient(api_client_from_params(params),
+                      retry=RetryPolicy(attempts=1 + (DEFAULT_RETRIES if retries is None else max(retries, 0))),
+                      read_timeout=params.get("request_timeout") or DEFAULT_READ_TIMEOUT)
 
 
 class KubeClient:
     """Plain-path REST calls on an ApiClient. Every method is one HTTP request (watch: one stream)."""
 
-    def __init__(self, api_client: Any) -> None:
+    def __init__(self, api_client: Any, *, retry: RetryPolicy | None = None, connect_timeout: float = CONNECT_TIMEOUT,
+                 read_timeout: float = DEFAULT_READ_TIMEOUT) -> None:
         self.api = api_client
+        self.retry = retry or RetryPolicy()
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
         self.requests = 0
+        self.retries = 0
 
     @property
     def host(self) -> str:
@@ -173,25 +211,47 @@ class KubeClient:
 
     def request(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
                 content_type: str | None = None, timeout: float | None = None, stream: bool = False) -> Any:
+        """One API call, retried while the failure is transient (see :func:`_transient`).
+
+        Every attempt has a connect and a read timeout; ``timeout`` overrides the read timeout (a watch
+        passes its own). A create retried after an ambiguous failure and then answered 409 AlreadyExists is
+        reconciled by :meth:`create`; every other call is idempotent as this collection uses it (GET, PUT
+        with the full object, merge patches of a desired state, DELETE)."""
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
         query_params = [(k, v) for k, v in (query or {}).items() if v is not None]
-        self.requests += 1
-        try:
-            resp = self.api.call_api(
-                path, method, query_params=query_params, header_params=headers, body=body,
-                auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
-                _request_timeout=timeout,
-            )
-        except ApiException as e:
-            raise _api_error(method, path, e) from e
-        except Exception as e:  # urllib3 connection errors and friends
-            raise ApiError(f"{method} {self.host}{path} failed: {e}", reason=type(e).__name__) from e
-        if stream:
-            return resp
-        data = resp.data
-        return json.loads(data) if data else None
+        request_timeout = (self.connect_timeout, timeout if timeout is not None else self.read_timeout)
+        attempt, slept = 0, 0.0
+        while True:
+            attempt += 1
+            self.requests += 1
+            try:
+                resp = self.api.call_api(
+                    path, method, query_params=query_params, header_params=headers, body=body,
+                    auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+                    _request_timeout=request_timeout,
+                )
+                if stream:
+                    return resp
+                data = resp.data
+                return json.loads(data) if data else None
+            except Exception as e:  # noqa: BLE001 - classified below; anything unknown is re-raised as is
+                retry_after = _transient(e)
+                if retry_after is False:
+                    if isinstance(e, ApiException):
+                        raise _api_error(method, path, e) from e
+                    raise _connection_error(method, self.host, path, e, attempts=attempt) from e
+                delay = self.retry.delay(attempt, retry_after if isinstance(retry_after, float) else None)
+                if not self.retry.should_retry(attempt, slept, delay):
+                    if isinstance(e, ApiException):
+                        err = _api_error(method, path, e)
+                        err.msg += f" (after {attempt} attempts)"
+                        raise err from e
+                    raise _connection_error(method, self.host, path, e, attempts=attempt) from e
+                self.retries += 1
+                self.retry.sleep(delay)
+                slept += delay
 
     # --- object verbs -------------------------------------------------------------------------
     def get(self, res: Resource, name: str, namespace: str | None = None) -> dict[str, Any] | None:
@@ -209,7 +269,19 @@ class KubeClient:
 
     def create(self, res: Resource, body: dict[str, Any], namespace: str | None = None, *,
                dry_run: bool = False) -> dict[str, Any]:
-        return self.request("POST", res.path(namespace), body=body, query={"dryRun": "All" if dry_run else None})
+        """POST; a create whose first attempt may have landed (retried, then 409 AlreadyExists) is re-read and
+        returned when the live object holds what was sent, so a retry never turns a success into a failure."""
+        retries_before = self.retries
+        try:
+            return self.request("POST", res.path(namespace), body=body,
+                                query={"dryRun": "All" if dry_run else None})
+        except ApiError as e:
+            if e.status != 409 or self.retries == retries_before or dry_run:
+                raise
+            live = self.get(res, body["metadata"]["name"], namespace)
+            if live is not None and holds(live, body):
+                return live
+            raise
 
     def replace(self, res: Resource, body: dict[str, Any], namespace: str | None = None, *,
                 dry_run: bool = False) -> dict[str, Any]:
@@ -255,6 +327,56 @@ class KubeClient:
                 yield json.loads(buf)
         finally:
             resp.release_conn()
+
+
+def holds(live: dict[str, Any], sent: dict[str, Any]) -> bool:
+    """Whether ``live`` carries everything ``sent`` set: its labels and annotations, and every top-level
+    field but metadata and status (``stringData`` compared with the base64 ``data`` it becomes)."""
+    meta, live_meta = sent.get("metadata") or {}, live.get("metadata") or {}
+    for key in ("labels", "annotations"):
+        have = live_meta.get(key) or {}
+        if any(have.get(k) != v for k, v in (meta.get(key) or {}).items()):
+            return False
+    for key, value in sent.items():
+        if key in ("apiVersion", "kind", "metadata", "status"):
+            continue
+        if key == "stringData":
+            data = live.get("data") or {}
+            if any(data.get(k) != base64.b64encode(str(v).encode()).decode() for k, v in (value or {}).items()):
+                return False
+        elif live.get(key) != value:
+            return False
+    return True
+
+
+def _transient(e: Exception) -> float | bool | None:
+    """False when ``e`` is not worth a retry; otherwise the server's Retry-After in seconds, or None.
+
+    Transient: 429 and 5xx answers (:data:`TRANSIENT_STATUSES`), connections refused, reset or cut
+    mid-response, and timeouts."""
+    if isinstance(e, ApiException):
+        if e.status not in TRANSIENT_STATUSES:
+            return False
+        headers = getattr(e, "headers", None) or {}
+        return retry_after_seconds(headers.get("Retry-After"))
+    if isinstance(e, _TRANSIENT_ERRORS):
+        return None
+    return False
+
+
+def _connection_error(method: str, host: str, path: str, e: Exception, *, attempts: int) -> ApiError:
+    """One line for a request that never got an HTTP answer: what, where, the likely cause."""
+    text = str(e)
+    if "refused" in text.lower() or isinstance(e, ConnectionRefusedError):
+        cause = "connection refused: no API server listens there (is it running? is the kubeconfig current?)"
+    elif isinstance(e, _TIMEOUT_ERRORS):
+        cause = "timed out: the API server accepts connections but does not answer"
+    elif isinstance(e, _CONNECT_ERRORS):
+        cause = f"cannot connect ({type(e).__name__}): check the address and the network"
+    else:
+        cause = f"the connection broke ({type(e).__name__})"
+    tries = f" after {attempts} attempts" if attempts > 1 else ""
+    return ApiError(f"{method} {host}{path}: {cause}{tries}", reason=type(e).__name__)
 
 
 def _api_error(method: str, path: str, e: Any) -> ApiError:

@@ -148,7 +148,7 @@ def test_destroy_removes_clusters_then_hub_objects(hub, tmp_path: Path) -> None:
     srv.create({"apiVersion": CAPI, "kind": "Cluster", "metadata": {
         "name": "foreign", "namespace": "default"}, "spec": {}})
     srv.create({"apiVersion": "operator.cluster.x-k8s.io/v1alpha2", "kind": "CoreProvider", "metadata": {
-        "name": "cluster-api", "namespace": "capi-system", "labels": managed}, "spec": {"version": "v1.11.2"}})
+        "name": "cluster-api", "namespace": "capi-system", "labels": managed}, "spec": {"version": "v1.12.11"}})
     srv.create({"apiVersion": "addons.cluster.x-k8s.io/v1alpha1", "kind": "HelmChartProxy", "metadata": {
         "name": "ingress-nginx", "namespace": "workload-clusters", "labels": managed},
         "spec": {"chartName": "ingress-nginx", "repoURL": "https://kubernetes.github.io/ingress-nginx",

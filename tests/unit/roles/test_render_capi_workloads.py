@@ -312,6 +312,24 @@ def test_instance_principal_goes_through_the_provider_variables(rendered_crs: di
     assert config["vcn"] == "ocid1.vcn.oc1..test" and config["loadBalancer"]["subnet1"] == "ocid1.subnet.oc1..lb"
 
 
+def test_capoci_builds_its_clients_at_start_only_in_provider_mode(rendered: dict[str, Any],
+                                                                  rendered_crs: dict[str, Any]) -> None:
+    """Upstream: oracle/cluster-api-provider-oci @ v0.24.0 : main.go (clients only built when
+    --init-oci-clients-on-startup, config/manager/manager.yaml maps it to INIT_OCI_CLIENTS_ON_STARTUP) and
+    cloud/util/util.go (an OCICluster without identityRef uses those clients, or fails with "OCI
+    authentication credentials could not be retrieved"); docs/src/gs/advanced.md: false only with a
+    cluster identity."""
+    def init(objs: dict[str, Any]) -> str:
+        data = _one(objs["secrets"], "Secret", "capoci-variables")["data"]
+        return base64.b64decode(data["INIT_OCI_CLIENTS_ON_STARTUP"]).decode()
+    # B: capi_workloads_oci_identity: provider, no identityRef on the OCIClusters
+    assert "identityRef" not in _one(rendered_crs["objects"]["clusters"], "OCICluster", "wl-test-2")["spec"]
+    assert init(rendered_crs["objects"]) == "true"
+    # A: cluster_identity, every OCICluster references the OCIClusterIdentity
+    assert _one(rendered["objects"]["clusters"], "OCICluster", "wl-test-1")["spec"]["identityRef"]
+    assert init(rendered["objects"]) == "false"
+
+
 # --- add-ons ----------------------------------------------------------------------------------------------
 def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())

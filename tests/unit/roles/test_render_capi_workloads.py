@@ -82,7 +82,11 @@ def _render_all(tmp: Path) -> dict[str, Any]:
     plays = {
         # A: CAAPH add-ons, OCIClusterIdentity with a user principal, a self-managed cluster in a
         # CAPOCI-managed VCN, an OKE cluster in an existing VCN and an absent entry.
-        "a": {**BASE_VARS, "capi_workloads_clusters": [SELF_MANAGED, OKE, {"name": "wl-old", "state": "absent"}]},
+        "a": {**BASE_VARS, "capi_workloads_clusters": [SELF_MANAGED, OKE, {"name": "wl-old", "state": "absent"}],
+              # what tasks/capoci_network.yml reads from an OCICluster CAPOCI has reconciled
+              "__capi_workloads_capoci_ids": {"workload-clusters/wl-test-1": {
+                  "subnets": {"service-lb": "ocid1.subnet.oc1..svclb", "worker": "ocid1.subnet.oc1..nodes"},
+                  "nsgs": {"worker": "ocid1.networksecuritygroup.oc1..nodes"}}}},
         # B: no CAAPH (ClusterResourceSets from local files), instance principal through the provider's
         # variables Secret, a self-managed cluster in an existing VCN.
         "b": {"capi_workloads_oci_compartment_id": "ocid1.compartment.oc1..workloads",
@@ -203,6 +207,33 @@ def test_manifests_shipped_in_cluster_resource_sets_are_valid_kubernetes(rendere
     assert "ghcr.io/oracle/cloud-provider-oci:v1.31.1" in images
 
 
+def test_the_csi_node_plugin_can_attach_iscsi_volumes(rendered: dict[str, Any]) -> None:
+    """Upstream: oracle/oci-cloud-controller-manager @ v1.31.1 :
+    manifests/container-storage-interface/oci-csi-node-driver.yaml (the node plugin sees the host root at
+    /host and gets /sbin/iscsiadm from the ConfigMap oci-csi-iscsiadm, a chroot wrapper) and
+    pkg/csi/driver/bv_controller.go (attachment-type defaults to iscsi)."""
+    cm = _one(rendered["objects"]["addons"], "ConfigMap", "oci-cloud-provider-manifests")
+    docs = [d for d in yaml.safe_load_all(cm["data"]["oci-csi.yaml"]) if d]
+    default_sc = [d for d in docs if d["kind"] == "StorageClass"
+                  and d["metadata"].get("annotations", {}).get("storageclass.kubernetes.io/is-default-class") == "true"]
+    assert len(default_sc) == 1
+    assert default_sc[0].get("parameters", {}).get("attachment-type", "iscsi") == "iscsi"
+    wrapper = _one(docs, "ConfigMap", "oci-csi-iscsiadm")["data"]["iscsiadm"]
+    assert wrapper.startswith("#!/bin/sh") and "chroot /host" in wrapper
+    pod = _one(docs, "DaemonSet", "csi-oci-node")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    driver = next(c for c in pod["containers"] if c["name"] == "oci-csi-node-driver")
+    mounts = {m["mountPath"]: m for m in driver["volumeMounts"]}
+    assert volumes[mounts["/host"]["name"]]["hostPath"]["path"] == "/"
+    assert mounts["/host"]["mountPropagation"] == "HostToContainer"
+    assert volumes[mounts["/sbin/iscsiadm"]["name"]]["configMap"]["name"] == "oci-csi-iscsiadm"
+    assert mounts["/sbin/iscsiadm"]["subPath"] == "iscsiadm"
+    assert volumes[mounts["/sbin/iscsiadm"]["name"]]["configMap"]["defaultMode"] == 0o755
+    assert volumes[mounts["/host/var/lib/kubelet"]["name"]]["hostPath"]["path"] == "/var/lib/kubelet"
+    assert mounts["/host/var/lib/kubelet"]["mountPropagation"] == "Bidirectional"
+    assert driver["securityContext"]["privileged"] is True
+
+
 # --- self-managed ---------------------------------------------------------------------------------
 def test_self_managed_cluster_is_wired_together(rendered: dict[str, Any]) -> None:
     objs = rendered["objects"]["clusters"]
@@ -300,6 +331,22 @@ def test_service_load_balancers_reach_the_node_ports(rendered: dict[str, Any]) -
     worker = _nsg(infra, "worker")
     assert _admits(worker, lb, "6", 30000) and _admits(worker, lb, "6", 32767) and _admits(worker, lb, "6", 10256)
     assert not _admits(worker, lb, "6", 6443)
+
+
+def test_the_ccm_gets_the_load_balancer_subnet_capoci_created(rendered: dict[str, Any]) -> None:
+    """Upstream: oracle/oci-cloud-controller-manager @ v1.31.1 : pkg/cloudprovider/providers/oci/config/config_validate.go
+    (vcn or loadBalancer.subnet1 required) and pkg/cloudprovider/providers/oci/load_balancer.go (getOciLoadBalancerSubnets:
+    "a subnet must be specified"); oracle/cluster-api-provider-oci @ v0.24.0 : cloud/scope/subnet_reconciler.go (the
+    OCIDs land in spec.networkSpec.vcn.subnets[].id, NSG OCIDs likewise; re-applied lists must keep them)."""
+    cloud = _one(rendered["objects"]["addon_secrets"], "Secret", "wl-test-1-oci-cloud-config")
+    inner = next(yaml.safe_load_all(base64.b64decode(cloud["data"]["oci-cloud-config.yaml"]).decode()))
+    config = yaml.safe_load(base64.b64decode(inner["data"]["cloud-provider.yaml"]))
+    assert config["loadBalancer"]["subnet1"] == "ocid1.subnet.oc1..svclb"
+    vcn = _one(rendered["objects"]["clusters"], "OCICluster", "wl-test-1")["spec"]["networkSpec"]["vcn"]
+    assert {s["role"]: s.get("id") for s in vcn["subnets"]} == {
+        "service-lb": "ocid1.subnet.oc1..svclb", "worker": "ocid1.subnet.oc1..nodes",
+        "control-plane": None, "control-plane-endpoint": None}
+    assert _nsg({"spec": {"networkSpec": {"vcn": vcn}}}, "worker")["id"] == "ocid1.networksecuritygroup.oc1..nodes"
 
 
 def test_calico_runs_over_what_capocis_rules_allow(rendered: dict[str, Any]) -> None:

@@ -172,6 +172,7 @@ class CapiSimulator:
             return
         if FINALIZER not in (meta.get("finalizers") or []):
             cluster = self._add_finalizer(version, cluster)
+        self._fill_subnet_ids(cluster)
         if item.failed or time.monotonic() < item.next_at:
             return
         fail = (meta.get("annotations") or {}).get(FAIL_ANNOTATION)
@@ -189,6 +190,23 @@ class CapiSimulator:
         self._write_status(version, cluster, phase, true_conditions, initialization)
 
     # --- steps --------------------------------------------------------------------------------
+    def _fill_subnet_ids(self, cluster: dict[str, Any]) -> None:
+        """As CAPOCI's subnet reconciler does for a VCN it manages: write an OCID into every subnet of
+        the Cluster's OCICluster (spec.networkSpec.vcn.subnets[].id)."""
+        ref = (cluster.get("spec") or {}).get("infrastructureRef") or {}
+        api_version = "infrastructure.cluster.x-k8s.io/v1beta2"
+        if ref.get("kind") != "OCICluster" or not self.hub.serves(api_version, "OCICluster"):
+            return
+        infra = self.hub.get(api_version, "OCICluster", ref["name"], cluster["metadata"].get("namespace", "default"))
+        net = ((infra or {}).get("spec") or {}).get("networkSpec") or {}
+        subnets = (net.get("vcn") or {}).get("subnets") or []
+        if infra is None or net.get("skipNetworkManagement") or all(s.get("id") for s in subnets):
+            return
+        infra = json.loads(json.dumps(infra))
+        for subnet in infra["spec"]["networkSpec"]["vcn"]["subnets"]:
+            subnet.setdefault("id", f"ocid1.subnet.oc1..sim-{infra['metadata']['name']}-{subnet['role']}")
+        self.hub.update(infra)
+
     def _add_finalizer(self, version: str, cluster: dict[str, Any]) -> dict[str, Any]:
         cluster = json.loads(json.dumps(cluster))
         cluster["metadata"].setdefault("finalizers", []).append(FINALIZER)

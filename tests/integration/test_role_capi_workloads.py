@@ -81,7 +81,21 @@ def _argocd_clusters(srv) -> dict[str, dict[str, str]]:
             if s["metadata"].get("labels", {}).get("argocd.argoproj.io/secret-type") == "cluster"}
 
 
+def _ccm_config(srv, name: str) -> dict[str, Any]:
+    """The cloud-provider.yaml the OCI CCM of workload cluster `name` gets (through its ClusterResourceSet Secret)."""
+    import yaml
+
+    secret = srv.get("v1", "Secret", f"{name}-oci-cloud-config", "workload-clusters")
+    inner = next(yaml.safe_load_all(base64.b64decode(secret["data"]["oci-cloud-config.yaml"]).decode()))
+    return yaml.safe_load(base64.b64decode(inner["data"]["cloud-provider.yaml"]))
+
+
 def test_create_idempotent_check_mode_and_delete(hub, tmp_path: Path) -> None:
+    """Upstream (load balancer subnet): oracle/oci-cloud-controller-manager @ v1.31.1 :
+    pkg/cloudprovider/providers/oci/config/config_validate.go (vcn or loadBalancer.subnet1 is required) and
+    pkg/cloudprovider/providers/oci/load_balancer.go (no subnet, no load balancer); oracle/cluster-api-provider-oci
+    @ v0.24.0 : cloud/scope/subnet_reconciler.go and api/v1beta2/types.go (the subnet OCID is written into
+    spec.networkSpec.vcn.subnets[].id)."""
     srv, kubeconfig = hub
 
     # --check on an empty hub: changes reported, nothing created
@@ -115,6 +129,11 @@ def test_create_idempotent_check_mode_and_delete(hub, tmp_path: Path) -> None:
     assert srv.get("addons.cluster.x-k8s.io/v1alpha1", "HelmChartProxy", "calico", "workload-clusters")
     assert srv.get("addons.cluster.x-k8s.io/v1beta2", "ClusterResourceSet", "wl-test-oci-cloud-config",
                    "workload-clusters")
+    # the OCI CCM configuration names the load balancer subnet CAPOCI (here the simulator) created
+    infra = srv.get(INFRA, "OCICluster", "wl-test", "workload-clusters")
+    lb_subnet = next(s["id"] for s in infra["spec"]["networkSpec"]["vcn"]["subnets"] if s["role"] == "service-lb")
+    assert lb_subnet.startswith("ocid1.subnet.")
+    assert _ccm_config(srv, "wl-test")["loadBalancer"]["subnet1"] == lb_subnet
     # ready (the wait passed) and registered in Argo CD with the entry's labels
     registered = _argocd_clusters(srv)
     assert {(labels.get("multicluster.gitops/cluster-name"), labels.get("env")) for labels in registered.values()} == {
@@ -148,7 +167,7 @@ def test_destroy_removes_clusters_then_hub_objects(hub, tmp_path: Path) -> None:
     srv.create({"apiVersion": CAPI, "kind": "Cluster", "metadata": {
         "name": "foreign", "namespace": "default"}, "spec": {}})
     srv.create({"apiVersion": "operator.cluster.x-k8s.io/v1alpha2", "kind": "CoreProvider", "metadata": {
-        "name": "cluster-api", "namespace": "capi-system", "labels": managed}, "spec": {"version": "v1.11.2"}})
+        "name": "cluster-api", "namespace": "capi-system", "labels": managed}, "spec": {"version": "v1.12.11"}})
     srv.create({"apiVersion": "addons.cluster.x-k8s.io/v1alpha1", "kind": "HelmChartProxy", "metadata": {
         "name": "ingress-nginx", "namespace": "workload-clusters", "labels": managed},
         "spec": {"chartName": "ingress-nginx", "repoURL": "https://kubernetes.github.io/ingress-nginx",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import ipaddress
 import json
 import os
 import subprocess
@@ -51,6 +52,12 @@ OKE = {
         "service_lb": "ocid1.subnet.oc1..lb", "pod": "ocid1.subnet.oc1..pod"}},
     "labels": {"env": "prod", "region": "eu-frankfurt-1", "team": "payments"},
 }
+# An OKE cluster whose API endpoint subnet is public, and a self-managed cluster in a VCN CAPOCI
+# creates with a CIDR other than CAPOCI's default.
+OKE_PUBLIC = {**OKE, "name": "wl-prod-2", "network": {"vcn_id": "ocid1.vcn.oc1..prod", "subnets": {
+    **OKE["network"]["subnets"], "control_plane_endpoint": {"id": "ocid1.subnet.oc1..cpe", "type": "Public"},
+    "worker": {"id": "ocid1.subnet.oc1..wrk", "type": "private"}}}}
+NEW_VCN = {**SELF_MANAGED, "name": "wl-test-3", "network": {"vcn_cidr": "10.20.0.0/16"}}
 BASE_VARS = {
     "capi_workloads_oci_credentials": CREDENTIALS,
     "capi_workloads_oci_compartment_id": "ocid1.compartment.oc1..workloads",
@@ -75,14 +82,18 @@ def _render_all(tmp: Path) -> dict[str, Any]:
     plays = {
         # A: CAAPH add-ons, OCIClusterIdentity with a user principal, a self-managed cluster in a
         # CAPOCI-managed VCN, an OKE cluster in an existing VCN and an absent entry.
-        "a": {**BASE_VARS, "capi_workloads_clusters": [SELF_MANAGED, OKE, {"name": "wl-old", "state": "absent"}]},
+        "a": {**BASE_VARS, "capi_workloads_clusters": [SELF_MANAGED, OKE, {"name": "wl-old", "state": "absent"}],
+              # what tasks/capoci_network.yml reads from an OCICluster CAPOCI has reconciled
+              "__capi_workloads_capoci_ids": {"workload-clusters/wl-test-1": {
+                  "subnets": {"service-lb": "ocid1.subnet.oc1..svclb", "worker": "ocid1.subnet.oc1..nodes"},
+                  "nsgs": {"worker": "ocid1.networksecuritygroup.oc1..nodes"}}}},
         # B: no CAAPH (ClusterResourceSets from local files), instance principal through the provider's
         # variables Secret, a self-managed cluster in an existing VCN.
         "b": {"capi_workloads_oci_compartment_id": "ocid1.compartment.oc1..workloads",
               "capi_workloads_oci_auth": "instance_principal", "capi_workloads_oci_identity": "provider",
               "capi_workloads_oci_region": "eu-frankfurt-1", "capi_workloads_caaph_enabled": False,
               "capi_workloads_crs_manifests": {k: {"url": "", "file": str(v)} for k, v in files.items()},
-              "capi_workloads_clusters": [existing, OKE]},
+              "capi_workloads_clusters": [existing, OKE_PUBLIC, NEW_VCN]},
         "pf": {**BASE_VARS, "capi_workloads_clusters": [SELF_MANAGED, OKE],
                "capi_cases": [{"id": case[0], "vars": case[1]} for case in PREFLIGHT_CASES],
                "capi_failing_clusters": [SELF_MANAGED, {**OKE, "kind": "eks", "workers": {"count": 0}}]},
@@ -196,6 +207,33 @@ def test_manifests_shipped_in_cluster_resource_sets_are_valid_kubernetes(rendere
     assert "ghcr.io/oracle/cloud-provider-oci:v1.31.1" in images
 
 
+def test_the_csi_node_plugin_can_attach_iscsi_volumes(rendered: dict[str, Any]) -> None:
+    """Upstream: oracle/oci-cloud-controller-manager @ v1.31.1 :
+    manifests/container-storage-interface/oci-csi-node-driver.yaml (the node plugin sees the host root at
+    /host and gets /sbin/iscsiadm from the ConfigMap oci-csi-iscsiadm, a chroot wrapper) and
+    pkg/csi/driver/bv_controller.go (attachment-type defaults to iscsi)."""
+    cm = _one(rendered["objects"]["addons"], "ConfigMap", "oci-cloud-provider-manifests")
+    docs = [d for d in yaml.safe_load_all(cm["data"]["oci-csi.yaml"]) if d]
+    default_sc = [d for d in docs if d["kind"] == "StorageClass"
+                  and d["metadata"].get("annotations", {}).get("storageclass.kubernetes.io/is-default-class") == "true"]
+    assert len(default_sc) == 1
+    assert default_sc[0].get("parameters", {}).get("attachment-type", "iscsi") == "iscsi"
+    wrapper = _one(docs, "ConfigMap", "oci-csi-iscsiadm")["data"]["iscsiadm"]
+    assert wrapper.startswith("#!/bin/sh") and "chroot /host" in wrapper
+    pod = _one(docs, "DaemonSet", "csi-oci-node")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    driver = next(c for c in pod["containers"] if c["name"] == "oci-csi-node-driver")
+    mounts = {m["mountPath"]: m for m in driver["volumeMounts"]}
+    assert volumes[mounts["/host"]["name"]]["hostPath"]["path"] == "/"
+    assert mounts["/host"]["mountPropagation"] == "HostToContainer"
+    assert volumes[mounts["/sbin/iscsiadm"]["name"]]["configMap"]["name"] == "oci-csi-iscsiadm"
+    assert mounts["/sbin/iscsiadm"]["subPath"] == "iscsiadm"
+    assert volumes[mounts["/sbin/iscsiadm"]["name"]]["configMap"]["defaultMode"] == 0o755
+    assert volumes[mounts["/host/var/lib/kubelet"]["name"]]["hostPath"]["path"] == "/var/lib/kubelet"
+    assert mounts["/host/var/lib/kubelet"]["mountPropagation"] == "Bidirectional"
+    assert driver["securityContext"]["privileged"] is True
+
+
 # --- self-managed ---------------------------------------------------------------------------------
 def test_self_managed_cluster_is_wired_together(rendered: dict[str, Any]) -> None:
     objs = rendered["objects"]["clusters"]
@@ -207,7 +245,11 @@ def test_self_managed_cluster_is_wired_together(rendered: dict[str, Any]) -> Non
     assert labels["multicluster.gitops/cni"] == "calico"
     infra = _one(objs, cluster["spec"]["infrastructureRef"]["kind"], cluster["spec"]["infrastructureRef"]["name"], ns)
     assert infra["kind"] == "OCICluster"
-    assert infra["spec"]["networkSpec"] == {"vcn": {"name": "wl-test-1", "cidr": "10.0.0.0/16"}}
+    vcn = infra["spec"]["networkSpec"]["vcn"]
+    assert (vcn["name"], vcn["cidr"]) == ("wl-test-1", "10.0.0.0/16")
+    assert {(s["role"], s["cidr"], s["type"]) for s in vcn["subnets"]} == {
+        ("control-plane-endpoint", "10.0.0.8/29", "public"), ("control-plane", "10.0.0.0/29", "private"),
+        ("service-lb", "10.0.0.32/27", "public"), ("worker", "10.0.64.0/20", "private")}
     assert infra["spec"]["identityRef"]["kind"] == "OCIClusterIdentity"
     kcp = _one(objs, "KubeadmControlPlane", cluster["spec"]["controlPlaneRef"]["name"], ns)
     assert kcp["spec"]["replicas"] == 3 and kcp["spec"]["version"] == "v1.31.4"
@@ -241,6 +283,90 @@ def test_existing_network_skips_network_management(rendered_crs: dict[str, Any])
     assert "identityRef" not in infra["spec"]
 
 
+def _nsg(infra: dict[str, Any], role: str) -> dict[str, Any]:
+    found = [n for n in infra["spec"]["networkSpec"]["vcn"]["networkSecurityGroup"]["list"] if n["role"] == role]
+    assert len(found) == 1, role
+    return found[0]
+
+
+def _subnet_cidr(infra: dict[str, Any], role: str) -> str:
+    return next(s["cidr"] for s in infra["spec"]["networkSpec"]["vcn"]["subnets"] if s["role"] == role)
+
+
+def _admits(nsg: dict[str, Any], source: str, protocol: str, port: int | None = None) -> bool:
+    for r in (x["ingressRule"] for x in nsg["ingressRules"]):
+        rng = (r.get("tcpOptions") or {}).get("destinationPortRange")
+        if r["source"] == source and r["protocol"] == protocol and (
+                port is None or rng is None or rng["min"] <= port <= rng["max"]):
+            return True
+    return False
+
+
+def test_a_vcn_cidr_other_than_capocis_default_carries_every_subnet_and_rule(rendered_crs: dict[str, Any]) -> None:
+    """Upstream: oracle/cluster-api-provider-oci @ v0.24.0 : api/v1beta2/ocicluster_webhook.go (SubnetSpec and
+    NSGSpec fill missing subnets and NSGs with the fixed CIDRs of api/v1beta2/constants.go, 10.0.x): a
+    VCN of 10.20.0.0/16 must get subnets and rules inside it, spelled out by the role."""
+    infra = _one(rendered_crs["objects"]["clusters"], "OCICluster", "wl-test-3")
+    vcn = infra["spec"]["networkSpec"]["vcn"]
+    assert vcn["cidr"] == "10.20.0.0/16"
+    net = ipaddress.ip_network("10.20.0.0/16")
+    assert {s["role"] for s in vcn["subnets"]} == {"control-plane-endpoint", "control-plane", "service-lb", "worker"}
+    assert {n["role"] for n in vcn["networkSecurityGroup"]["list"]} == {s["role"] for s in vcn["subnets"]}
+    cidrs = [s["cidr"] for s in vcn["subnets"]]
+    cidrs += [r["ingressRule"]["source"] for n in vcn["networkSecurityGroup"]["list"] for r in n["ingressRules"]]
+    cidrs += [r["egressRule"]["destination"] for n in vcn["networkSecurityGroup"]["list"] for r in n["egressRules"]]
+    assert [c for c in cidrs if c != "0.0.0.0/0" and not ipaddress.ip_network(c).subnet_of(net)] == []
+    subnets = [ipaddress.ip_network(s["cidr"]) for s in vcn["subnets"]]
+    assert not any(a.overlaps(b) for i, a in enumerate(subnets) for b in subnets[i + 1:])
+
+
+def test_service_load_balancers_reach_the_node_ports(rendered: dict[str, Any]) -> None:
+    """Upstream: oracle/cluster-api-provider-oci @ v0.24.0 : api/v1beta2/ocicluster_webhook.go
+    (GetNodeDefaultIngressRules admits NodePorts only from the worker subnet) and
+    oracle/oci-cloud-controller-manager @ v1.31.1 : pkg/cloudprovider/providers/oci/load_balancer.go
+    (backends health-checked on lbNodesHealthCheckPort, kube-proxy's 10256; with
+    securityListManagementMode None the CCM adds no rule)."""
+    infra = _one(rendered["objects"]["clusters"], "OCICluster", "wl-test-1")
+    lb = _subnet_cidr(infra, "service-lb")
+    worker = _nsg(infra, "worker")
+    assert _admits(worker, lb, "6", 30000) and _admits(worker, lb, "6", 32767) and _admits(worker, lb, "6", 10256)
+    assert not _admits(worker, lb, "6", 6443)
+
+
+def test_the_ccm_gets_the_load_balancer_subnet_capoci_created(rendered: dict[str, Any]) -> None:
+    """Upstream: oracle/oci-cloud-controller-manager @ v1.31.1 : pkg/cloudprovider/providers/oci/config/config_validate.go
+    (vcn or loadBalancer.subnet1 required) and pkg/cloudprovider/providers/oci/load_balancer.go (getOciLoadBalancerSubnets:
+    "a subnet must be specified"); oracle/cluster-api-provider-oci @ v0.24.0 : cloud/scope/subnet_reconciler.go (the
+    OCIDs land in spec.networkSpec.vcn.subnets[].id, NSG OCIDs likewise; re-applied lists must keep them)."""
+    cloud = _one(rendered["objects"]["addon_secrets"], "Secret", "wl-test-1-oci-cloud-config")
+    inner = next(yaml.safe_load_all(base64.b64decode(cloud["data"]["oci-cloud-config.yaml"]).decode()))
+    config = yaml.safe_load(base64.b64decode(inner["data"]["cloud-provider.yaml"]))
+    assert config["loadBalancer"]["subnet1"] == "ocid1.subnet.oc1..svclb"
+    vcn = _one(rendered["objects"]["clusters"], "OCICluster", "wl-test-1")["spec"]["networkSpec"]["vcn"]
+    assert {s["role"]: s.get("id") for s in vcn["subnets"]} == {
+        "service-lb": "ocid1.subnet.oc1..svclb", "worker": "ocid1.subnet.oc1..nodes",
+        "control-plane": None, "control-plane-endpoint": None}
+    assert _nsg({"spec": {"networkSpec": {"vcn": vcn}}}, "worker")["id"] == "ocid1.networksecuritygroup.oc1..nodes"
+
+
+def test_calico_runs_over_what_capocis_rules_allow(rendered: dict[str, Any]) -> None:
+    """Upstream: oracle/cluster-api-provider-oci @ v0.24.0 : api/v1beta2/ocicluster_webhook.go (the default
+    rules carry Calico BGP, TCP 179, and IP-in-IP, protocol 4; nothing for VXLAN, UDP 4789): the CAAPH
+    Calico installs IP-in-IP with BGP, like the manifest of the ClusterResourceSet path."""
+    proxy = _one(rendered["objects"]["addons"], "HelmChartProxy", "calico", "workload-clusters")
+    values = yaml.safe_load(proxy["spec"]["valuesTemplate"].replace("{{ index .Cluster.spec.clusterNetwork.pods.cidrBlocks 0 }}", "x"))
+    network = values["installation"]["calicoNetwork"]
+    assert network["bgp"] == "Enabled"
+    assert {p["encapsulation"] for p in network["ipPools"]} == {"IPIP"}
+    infra = _one(rendered["objects"]["clusters"], "OCICluster", "wl-test-1")
+    for role in ("worker", "control-plane"):
+        for peer in ("worker", "control-plane"):
+            assert _admits(_nsg(infra, role), _subnet_cidr(infra, peer), "4"), (role, peer)
+            assert _admits(_nsg(infra, role), _subnet_cidr(infra, peer), "6", 179), (role, peer)
+    assert not any(r["ingressRule"]["protocol"] == "17" for n in infra["spec"]["networkSpec"]["vcn"]["networkSecurityGroup"]["list"]
+                   for r in n["ingressRules"])
+
+
 # --- OKE ----------------------------------------------------------------------------------------------
 def test_oke_cluster_is_wired_together(rendered: dict[str, Any]) -> None:
     objs = rendered["objects"]["clusters"]
@@ -261,6 +387,22 @@ def test_oke_cluster_is_wired_together(rendered: dict[str, Any]) -> None:
     assert pool["spec"]["nodeShapeConfig"] == {"ocpus": "4", "memoryInGBs": "64"}
     assert pool["spec"]["nodeSourceViaImage"]["imageId"] == "ocid1.image.oc1..okenode"
     assert not _find(objs, "KubeadmControlPlane", namespace=ns)
+
+
+def test_oke_subnet_types_reach_capoci_and_a_private_endpoint_is_named(rendered: dict[str, Any],
+                                                                      rendered_crs: dict[str, Any]) -> None:
+    """Upstream: oracle/cluster-api-provider-oci @ v0.24.0 : cloud/scope/managed_control_plane.go
+    (IsControlPlaneEndpointSubnetPublic: a public IP only when the control-plane-endpoint subnet has type
+    public; api/v1beta2/types.go spells the types public/private)."""
+    infra = _one(rendered_crs["objects"]["clusters"], "OCIManagedCluster", "wl-prod-2")
+    types = {s["role"]: s.get("type") for s in infra["spec"]["networkSpec"]["vcn"]["subnets"]}
+    assert types == {"control-plane-endpoint": "public", "worker": "private", "service-lb": None, "pod": None}
+    untyped = _one(rendered["objects"]["clusters"], "OCIManagedCluster", "wl-prod-1")
+    assert all("type" not in s for s in untyped["spec"]["networkSpec"]["vcn"]["subnets"])
+    output = " ".join(rendered["output"].split())          # the callback folds long messages
+    assert "WARNING: capi_workloads_clusters entry prod-clusters/wl-prod-1 (oke) gets a private API endpoint" in output
+    assert "control_plane_endpoint: {id: <subnet OCID>, type: Public}" in output
+    assert "entry prod-clusters/wl-prod-2 (oke) gets a private" not in output
 
 
 # --- providers, identity, secrets -----------------------------------------------------------------------
@@ -310,6 +452,24 @@ def test_instance_principal_goes_through_the_provider_variables(rendered_crs: di
     config = yaml.safe_load(base64.b64decode(inner["data"]["cloud-provider.yaml"]))
     assert config["useInstancePrincipals"] is True and "auth" not in config
     assert config["vcn"] == "ocid1.vcn.oc1..test" and config["loadBalancer"]["subnet1"] == "ocid1.subnet.oc1..lb"
+
+
+def test_capoci_builds_its_clients_at_start_only_in_provider_mode(rendered: dict[str, Any],
+                                                                  rendered_crs: dict[str, Any]) -> None:
+    """Upstream: oracle/cluster-api-provider-oci @ v0.24.0 : main.go (clients only built when
+    --init-oci-clients-on-startup, config/manager/manager.yaml maps it to INIT_OCI_CLIENTS_ON_STARTUP) and
+    cloud/util/util.go (an OCICluster without identityRef uses those clients, or fails with "OCI
+    authentication credentials could not be retrieved"); docs/src/gs/advanced.md: false only with a
+    cluster identity."""
+    def init(objs: dict[str, Any]) -> str:
+        data = _one(objs["secrets"], "Secret", "capoci-variables")["data"]
+        return base64.b64decode(data["INIT_OCI_CLIENTS_ON_STARTUP"]).decode()
+    # B: capi_workloads_oci_identity: provider, no identityRef on the OCIClusters
+    assert "identityRef" not in _one(rendered_crs["objects"]["clusters"], "OCICluster", "wl-test-2")["spec"]
+    assert init(rendered_crs["objects"]) == "true"
+    # A: cluster_identity, every OCICluster references the OCIClusterIdentity
+    assert _one(rendered["objects"]["clusters"], "OCICluster", "wl-test-1")["spec"]["identityRef"]
+    assert init(rendered["objects"]) == "false"
 
 
 # --- add-ons ----------------------------------------------------------------------------------------------
@@ -381,6 +541,18 @@ PREFLIGHT_CASES: list[tuple[str, dict[str, Any], str]] = [
      ".network.subnets.control_plane_endpoint must be a subnet OCID"),
     ("bad-cidr", {"capi_workloads_clusters": [{**SELF_MANAGED, "network": {"vcn_cidr": "10.0.0.0"}}]},
      ".network.vcn_cidr '10.0.0.0' is not a CIDR"),
+    ("vcn-not-a-16", {"capi_workloads_clusters": [{**SELF_MANAGED, "network": {"vcn_cidr": "10.0.0.0/20"}}]},
+     ".network.vcn_cidr '10.0.0.0/20' must be a /16 like 10.1.0.0/16"),
+    ("oke-vcn-not-capoci-default", {"capi_workloads_clusters": [{**OKE, "network": {"vcn_cidr": "10.1.0.0/16"}}]},
+     ".network.vcn_cidr '10.1.0.0/16' must be 10.0.0.0/16 for an OKE cluster in a VCN CAPOCI creates"),
+    ("other-16-vcn", {"capi_workloads_clusters": [{**SELF_MANAGED, "network": {"vcn_cidr": "172.16.0.0/16"}}]}, ""),
+    ("subnet-type", {"capi_workloads_clusters": [{**OKE, "network": {**OKE["network"], "subnets": {
+        **OKE["network"]["subnets"], "control_plane_endpoint": {"id": "ocid1.subnet.oc1..cpe", "type": "Internet"}}}}]},
+     ".network.subnets.control_plane_endpoint.type must be Public or Private, not 'Internet'"),
+    ("subnet-mapping-without-id", {"capi_workloads_clusters": [{**OKE, "network": {**OKE["network"], "subnets": {
+        **OKE["network"]["subnets"], "worker": {"type": "Private"}}}}]},
+     ".network.subnets.worker must be a subnet OCID"),
+    ("subnet-mappings", {"capi_workloads_clusters": [OKE_PUBLIC]}, ""),
     ("no-compartment", {"capi_workloads_oci_compartment_id": ""},
      ".compartment_id (or capi_workloads_oci_compartment_id) must be a compartment OCID"),
     ("missing-credential", {"capi_workloads_oci_credentials": {**CREDENTIALS, "fingerprint": ""}},

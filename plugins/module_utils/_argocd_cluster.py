@@ -5,13 +5,18 @@
 The same format is produced by the collection's Kyverno ClusterPolicy, so Secrets written by the
 policy and by the ``argocd_cluster_secret`` module are byte-identical:
 
-* name ``cluster-<namespace>-<cluster>`` (shortened with a hash past 63 characters, see :func:`secret_name`);
-* labels ``argocd.argoproj.io/secret-type: cluster``, ``app.kubernetes.io/managed-by: multicluster.gitops``,
+* name ``cluster-<namespace>.<cluster>`` (shortened with a hash past 63 characters, see :func:`secret_name`);
+* labels ``argocd.argoproj.io/secret-type: cluster``, ``multicluster.gitops/registered: "true"`` (the ownership
+  label both writers set, and the one the ApplicationSets and the module select on),
   ``multicluster.gitops/cluster-name``, ``multicluster.gitops/cluster-namespace`` plus the allow-listed labels of
-  the CAPI Cluster (the fixed labels win over a Cluster label of the same key);
+  the CAPI Cluster (the fixed labels win over a Cluster label of the same key). The module adds
+  ``app.kubernetes.io/managed-by: multicluster.gitops``; on a Secret the policy generates, Kyverno sets that label to
+  ``kyverno`` and adds its ``generate.kyverno.io/*`` labels (see :data:`KYVERNO_LABEL_PREFIX`), so neither is a
+  sign of registration;
 * annotation ``multicluster.gitops/credential-mode`` plus the allow-listed annotations of the CAPI Cluster;
-* ``type: Opaque`` and base64 ``data`` with ``name``, ``server`` and ``config`` (compact JSON, sorted keys),
-  and, when the module is asked to, ``project``, ``namespaces`` and ``clusterResources``.
+* ``type: Opaque`` and base64 ``data`` with ``name`` (``<namespace>/<cluster>``, unique on the hub, see
+  :func:`argocd_cluster_name`), ``server`` and ``config`` (compact JSON, sorted keys), and, when the module is asked
+  to, ``project``, ``namespaces`` and ``clusterResources``.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -41,6 +47,10 @@ __all__ = [
     "MANAGED_BY",
     "LABEL_SECRET_TYPE",
     "LABEL_MANAGED_BY",
+    "LABEL_REGISTERED",
+    "REGISTERED",
+    "LABEL_KYVERNO_POLICY",
+    "KYVERNO_LABEL_PREFIX",
     "LABEL_CLUSTER_NAME",
     "LABEL_CLUSTER_NAMESPACE",
     "LABEL_CREDENTIAL_MODE",
@@ -50,6 +60,9 @@ __all__ = [
     "KubeconfigError",
     "Kubeconfig",
     "secret_name",
+    "argocd_cluster_name",
+    "policy_owner",
+    "policy_secret_differences",
     "parse_kubeconfig",
     "kubeconfig_config",
     "service_account_config",
@@ -66,6 +79,14 @@ __all__ = [
 MANAGED_BY = "multicluster.gitops"
 LABEL_SECRET_TYPE = "argocd.argoproj.io/secret-type"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+# The ownership label: "registered by multicluster.gitops". Both writers (module and Kyverno policy) set it; Kyverno
+# overwrites app.kubernetes.io/managed-by on everything it generates, never this key.
+LABEL_REGISTERED = "multicluster.gitops/registered"
+REGISTERED = "true"
+# Kyverno's background controller labels every generated resource (kyverno/kyverno @ v1.17.2 :
+# pkg/background/common/labels.go ManageLabels, keys in pkg/background/common/constants.go).
+KYVERNO_LABEL_PREFIX = "generate.kyverno.io/"
+LABEL_KYVERNO_POLICY = "generate.kyverno.io/policy-name"
 LABEL_CLUSTER_NAME = "multicluster.gitops/cluster-name"
 LABEL_CLUSTER_NAMESPACE = "multicluster.gitops/cluster-namespace"
 LABEL_CREDENTIAL_MODE = "multicluster.gitops/credential-mode"
@@ -75,6 +96,7 @@ HUB_IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
 
 _MAX_NAME = 63
 _HASHED_PREFIX = 52
+_TRAILING_SEPARATORS = re.compile(r"[-.]+$")
 _CREDENTIAL_KEYS = ("bearerToken", "certData", "keyData", "caData", "password")
 
 
@@ -118,14 +140,26 @@ class Kubeconfig:
 def secret_name(namespace: str, cluster: str) -> str:
     """Name of the Argo CD cluster Secret of CAPI Cluster ``namespace/cluster``.
 
-    ``cluster-<namespace>-<cluster>``; past 63 characters: its first 52 characters without trailing ``-``,
-    then ``-`` and the first 10 hex digits of sha256(``<namespace>/<cluster>``).
+    ``cluster-<namespace>.<cluster>``: a namespace never contains ``.``, so the first ``.`` separates the two and
+    no two clusters share a name (``cluster-<namespace>-<cluster>`` would: ``a-b/c`` and ``a/b-c``). Past 63
+    characters: its first 52 characters without trailing ``-`` or ``.``, then ``-`` and the first 10 hex digits of
+    sha256(``<namespace>/<cluster>``).
     """
-    name = f"cluster-{namespace}-{cluster}"
+    name = f"cluster-{namespace}.{cluster}"
     if len(name) <= _MAX_NAME:
         return name
     digest = hashlib.sha256(f"{namespace}/{cluster}".encode()).hexdigest()[:10]
-    return f"{name[:_HASHED_PREFIX].rstrip('-')}-{digest}"
+    return f"{_TRAILING_SEPARATORS.sub('', name[:_HASHED_PREFIX])}-{digest}"
+
+
+def argocd_cluster_name(namespace: str, cluster: str) -> str:
+    """The Argo CD cluster name (``data.name``) of CAPI Cluster ``namespace/cluster``: ``<namespace>/<cluster>``.
+
+    Unique on the hub, since CAPI Cluster names are unique per namespace. Argo CD refuses to resolve a destination
+    name that two cluster Secrets share ("there are 2 clusters with the same name", argoproj/argo-cd @ v3.2.3 :
+    util/argo/argo.go). The CAPI cluster name alone stays in label ``multicluster.gitops/cluster-name``.
+    """
+    return f"{namespace}/{cluster}"
 
 
 def _b64decode_text(value: str) -> str | None:
@@ -295,13 +329,14 @@ def build_cluster_secret(cluster: Mapping[str, Any], kubeconfig: Kubeconfig, *, 
     labels.update({
         LABEL_SECRET_TYPE: "cluster",
         LABEL_MANAGED_BY: MANAGED_BY,
+        LABEL_REGISTERED: REGISTERED,
         LABEL_CLUSTER_NAME: name,
         LABEL_CLUSTER_NAMESPACE: namespace,
     })
     annotations = _allowed(meta.get("annotations"), annotation_allowlist)
     annotations[ANNOTATION_CREDENTIAL_MODE] = credential_mode
     data = {
-        "name": name,
+        "name": argocd_cluster_name(namespace, name),
         "server": kubeconfig.server,
         "config": dump_config(config if config is not None else kubeconfig_config(kubeconfig)),
     }
@@ -360,6 +395,36 @@ def merge_for_update(desired: Mapping[str, Any], live: Mapping[str, Any], *,
         merged.update(dmeta.get(kind) or {})
         meta[kind] = merged
     return {**desired, "metadata": meta}
+
+
+def policy_owner(live: Mapping[str, Any] | None) -> str | None:
+    """The Kyverno policy that generated ``live`` (its ``generate.kyverno.io/policy-name`` label), if any."""
+    labels = ((live or {}).get("metadata") or {}).get("labels") or {}
+    return labels.get(LABEL_KYVERNO_POLICY) or None
+
+
+def policy_secret_differences(desired: Mapping[str, Any], live: Mapping[str, Any], *,
+                              label_allowlist: Iterable[str] = DEFAULT_LABEL_ALLOWLIST,
+                              annotation_allowlist: Iterable[str] = ()) -> list[str]:
+    """What differs between a Secret the Kyverno policy generated (``live``) and the one the module would write.
+
+    Compared byte for byte: ``type``, every ``data`` key, and the labels and annotations both writers own (their
+    fixed keys and the allow-listed keys). Not compared: ``app.kubernetes.io/managed-by`` and the
+    ``generate.kyverno.io/*`` labels, which Kyverno sets on everything it generates. Returns the differing fields
+    (``data.config``, ``labels.env``, ...), never their values; ``[]`` when the two agree.
+    """
+    out: list[str] = []
+    if (live.get("type") or "Opaque") != desired["type"]:
+        out.append("type")
+    want_data, have_data = desired.get("data") or {}, live.get("data") or {}
+    out += [f"data.{k}" for k in sorted(set(want_data) | set(have_data)) if want_data.get(k) != have_data.get(k)]
+    dmeta, lmeta = desired["metadata"], live.get("metadata") or {}
+    for kind, allowlist in (("labels", label_allowlist), ("annotations", annotation_allowlist)):
+        want, have = dmeta.get(kind) or {}, lmeta.get(kind) or {}
+        keys = {k for k in _owned_keys(want, allowlist)
+                if k != LABEL_MANAGED_BY and not k.startswith(KYVERNO_LABEL_PREFIX)}
+        out += [f"{kind}.{k}" for k in sorted(keys) if want.get(k) != have.get(k)]
+    return out
 
 
 def _fingerprint(value: Any) -> str:

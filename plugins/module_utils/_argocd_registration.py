@@ -18,9 +18,9 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_cluste
     LABEL_CLUSTER_NAME,
     LABEL_CLUSTER_NAMESPACE,
     LABEL_CREDENTIAL_MODE,
-    LABEL_MANAGED_BY,
+    LABEL_REGISTERED,
     LABEL_SECRET_TYPE,
-    MANAGED_BY,
+    REGISTERED,
     Kubeconfig,
     KubeconfigError,
     build_cluster_secret,
@@ -29,6 +29,8 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_cluste
     merge_for_update,
     normalise_server,
     parse_kubeconfig,
+    policy_owner,
+    policy_secret_differences,
     redact_secret,
     secret_differs,
     secret_name,
@@ -51,7 +53,9 @@ __all__ = ["ACTIONS", "Options", "ClusterResult", "Outcome", "Registrar", "iter_
 
 ACTIONS = ("created", "updated", "unchanged", "pending", "removed", "skipped", "failed")
 KUBECONFIG_LABEL = "cluster.x-k8s.io/cluster-name"
-MANAGED_SELECTOR = f"{LABEL_SECRET_TYPE}=cluster,{LABEL_MANAGED_BY}={MANAGED_BY}"
+# The Secrets registered by the collection, whoever wrote them (the module or the Kyverno policy).
+MANAGED_SELECTOR = f"{LABEL_SECRET_TYPE}=cluster,{LABEL_REGISTERED}={REGISTERED}"
+POLICY_OWNED = "owned by the policy"
 _CHANGED = {"created", "updated", "removed"}
 _PLACEHOLDER_TOKEN = "token-issued-when-applied"
 
@@ -286,10 +290,38 @@ class Registrar:
             result.reason = f"{kubeconfig.server} is the hub's own API; it is never registered"
             return None
         work = _Work(result=result, cluster=cluster, kubeconfig=kubeconfig, live=managed.get(result.secret))
+        if policy_owner(work.live):
+            self._policy_owned(work, work.live)
+            return None
         if result.credential_mode == "kubeconfig" and kubeconfig.token and is_oke_cluster(cluster):
             self.out.warnings.append(f"{ns}/{name}: the OKE kubeconfig's token expires within minutes; the copy in "
                                      "Argo CD will stop working. Use credential_mode: service_account")
         return work
+
+    def _policy_owned(self, item: _Work, live: dict[str, Any]) -> None:
+        """Leave a Secret the Kyverno policy generated alone; say whether it is the Secret the module would write.
+
+        The module never writes, relabels or deletes such a Secret (Kyverno would write it back, and two writers
+        of one object fight). Check mode shows the difference, if any, as a diff.
+        """
+        result = item.result
+        result.action = "skipped"
+        owner = policy_owner(live)
+        reason = f"{POLICY_OWNED} (Kyverno ClusterPolicy {owner})"
+        if result.credential_mode != "kubeconfig":
+            result.reason = (f"{reason}; the module would register it with credential_mode "
+                             f"{result.credential_mode}: label the CAPI Cluster {LABEL_CREDENTIAL_MODE}="
+                             "service_account so the policy lets go of it, then run the module again")
+            return
+        desired = self._desired(item)
+        differences = policy_secret_differences(desired, live, **self._allow())
+        if not differences:
+            result.reason = f"{reason}; identical to what the module would write"
+            return
+        result.reason = f"{reason}; differs from what the module would write: {', '.join(differences)}"
+        self.out.warnings.append(f"{result.namespace}/{result.cluster}: Secret {result.secret} {result.reason}")
+        if self.check_mode:
+            self._diff(result, live, desired)
 
     def _resolve_one(self, item: _Work) -> None:
         sa = ServiceAccountCredentials(item.kubeconfig, rules=self.opts.service_account_rules,
@@ -344,12 +376,16 @@ class Registrar:
             try:
                 self.hub.create(SECRET, desired, self.opts.argocd_namespace, dry_run=dry)
             except ApiError as e:
-                if e.status == 409:
-                    raise InvalidInput(
-                        f"Secret {self.opts.argocd_namespace}/{result.secret} exists but is not labelled "
-                        f"{LABEL_MANAGED_BY}={MANAGED_BY}; the module does not take over Secrets it did not "
-                        "write. Delete it, or label it to hand it over") from e
-                raise
+                if e.status != 409:
+                    raise
+                existing = self.hub.get(SECRET, result.secret, self.opts.argocd_namespace)
+                if policy_owner(existing):
+                    self._policy_owned(item, existing)
+                    return
+                raise InvalidInput(
+                    f"Secret {self.opts.argocd_namespace}/{result.secret} exists but is not labelled "
+                    f"{LABEL_REGISTERED}={REGISTERED}; the module does not take over Secrets it did not "
+                    "write. Delete it, or label it to hand it over") from e
             result.action, result.reason = "created", "registered in Argo CD"
             self._diff(result, None, desired)
         elif secret_differs(desired, live, **self._allow()):
@@ -391,6 +427,11 @@ class Registrar:
             if live is None:
                 result.reason = "not registered"
                 continue
+            if policy_owner(live):
+                result.action = "skipped"
+                result.reason = (f"{POLICY_OWNED} (Kyverno ClusterPolicy {policy_owner(live)}), which deletes it "
+                                 "with the CAPI cluster's kubeconfig Secret")
+                continue
             self._guard(result, lambda r=result, s=live: self._remove(r, s, "unregistered from Argo CD"))
 
     def _prune(self, pairs: list[tuple[str, str]] | None, listed: list[dict[str, Any]],
@@ -404,7 +445,7 @@ class Registrar:
         for name, live in sorted(managed.items()):
             labels = live["metadata"].get("labels") or {}
             key = (labels.get(LABEL_CLUSTER_NAMESPACE), labels.get(LABEL_CLUSTER_NAME))
-            if not all(key) or name in done or key in existing:
+            if not all(key) or name in done or key in existing or policy_owner(live):
                 continue
             if prune_scope and key[0] != prune_scope:
                 continue

@@ -12,7 +12,9 @@ from typing import Any, Iterator
 from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_cluster import (
     LABEL_CLUSTER_NAME,
     LABEL_CLUSTER_NAMESPACE,
+    LABEL_REGISTERED,
     LABEL_SECRET_TYPE,
+    REGISTERED,
 )
 from ansible_collections.multicluster.gitops.plugins.module_utils._capi import capi_cluster_resource, cluster_kind
 from ansible_collections.multicluster.gitops.plugins.module_utils._k8s_client import SECRET, KubeClient, Resource
@@ -21,7 +23,9 @@ __all__ = ["APPLICATIONSET", "selector_matches", "cluster_selectors", "build_sum
            "to_table"]
 
 APPLICATIONSET = Resource("argoproj.io", "v1alpha1", "applicationsets", "ApplicationSet")
-ARGOCD_CLUSTER_SELECTOR = f"{LABEL_SECRET_TYPE}=cluster"
+# The Argo CD cluster Secrets registered by the collection, written by the module or by the Kyverno policy (Kyverno
+# overwrites app.kubernetes.io/managed-by, never multicluster.gitops/registered).
+ARGOCD_CLUSTER_SELECTOR = f"{LABEL_SECRET_TYPE}=cluster,{LABEL_REGISTERED}={REGISTERED}"
 
 
 def _expression_matches(expr: dict[str, Any], labels: dict[str, str]) -> bool:
@@ -69,6 +73,7 @@ def _decode(secret: dict[str, Any], key: str) -> str | None:
 def build_summary(clusters: list[dict[str, Any]], secrets: list[dict[str, Any]],
                   appsets: list[dict[str, Any]]) -> dict[str, Any]:
     """Rows per CAPI cluster, sorted by namespace and name; no timestamps, so equal state gives equal output."""
+    secrets = [s for s in secrets if _labels(s).get(LABEL_REGISTERED) == REGISTERED]
     by_cluster = {(_labels(s).get(LABEL_CLUSTER_NAMESPACE), _labels(s).get(LABEL_CLUSTER_NAME)): s for s in secrets}
     selectors = {a["metadata"]["name"]: cluster_selectors(a) for a in appsets}
     rows = []

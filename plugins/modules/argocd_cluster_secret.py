@@ -10,6 +10,12 @@ version_added: 0.1.0
 description:
   - Writes one Argo CD cluster Secret (label C(argocd.argoproj.io/secret-type=cluster)) per Cluster API cluster,
     in the format the collection's Kyverno policy also writes, so both produce byte-identical Secrets.
+  - Every Secret of the collection, whoever wrote it, carries the label C(multicluster.gitops/registered=true)
+    (the ApplicationSets select on it). The Argo CD cluster name is C(<namespace>/<cluster>), unique on the hub;
+    the Secret is C(cluster-<namespace>.<cluster>).
+  - A Secret the Kyverno policy generated (label C(generate.kyverno.io/policy-name)) is never written, relabelled
+    or deleted; its result is C(skipped) with reason C(owned by the policy), and says whether it is identical to
+    what the module would write (check mode shows the difference as a diff).
   - Reads the hub with one LIST per kind (CAPI Clusters, CAPI kubeconfig Secrets, managed Argo CD cluster
     Secrets) and writes only the Secrets that differ; a re-run with nothing to do makes no write.
   - Only clusters whose control plane is initialized and whose C(<cluster>-kubeconfig) Secret exists are
@@ -113,8 +119,8 @@ options:
   prune:
     description:
       - With O(state=present), remove managed Argo CD cluster Secrets
-        (label C(app.kubernetes.io/managed-by=multicluster.gitops)) whose CAPI Cluster no longer exists, in O(namespace) or, when unset, in every namespace.
-      - A Secret without that label is never removed.
+        (label C(multicluster.gitops/registered=true)) whose CAPI Cluster no longer exists, in O(namespace) or, when unset, in every namespace.
+      - A Secret without that label, or one the Kyverno policy generated, is never removed.
     type: bool
     default: false
   tolerate_failures:
@@ -197,7 +203,7 @@ clusters:
     secret:
       description: Name of the Argo CD cluster Secret.
       type: str
-      sample: cluster-workloads-dev-fra-1
+      sample: cluster-workloads.dev-fra-1
     action:
       description: What happened.
       type: str

@@ -89,7 +89,7 @@ class Fleet:
         return self.hub.get(CAPI, "Cluster", name, NS)
 
     def argocd_secret(self, name: str) -> dict[str, Any] | None:
-        return self.hub.get("v1", "Secret", f"cluster-{NS}-{name}", "argocd")
+        return self.hub.get("v1", "Secret", f"cluster-{NS}.{name}", "argocd")
 
     def config(self, name: str) -> dict[str, Any]:
         return json.loads(base64.b64decode(self.argocd_secret(name)["data"]["config"]))
@@ -216,7 +216,7 @@ def test_check_mode_changes_nothing(fleet, workloads):
     check = fleet.run(check=True, diff=True)
     assert actions(check)["dev"] == "updated"
     assert fleet.argocd_secret("dev")["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
-    diff = [d for d in check["diff"] if d["after_header"].endswith("cluster-fleet-dev")][0]
+    diff = [d for d in check["diff"] if d["after_header"].endswith("cluster-fleet.dev")][0]
     assert diff["before"]["metadata"]["labels"]["env"] == "dev" and diff["after"]["metadata"]["labels"]["env"] == "prod"
     assert diff["after"]["data"]["config"]["tlsClientConfig"]["keyData"].startswith("<redacted")
 
@@ -312,7 +312,7 @@ def test_playbook_vvv_output_holds_no_key_material(fleet, workloads, tmp_path):
     result = run_playbook(tmp_path, playbook, kubeconfig=fleet.kubeconfig, verbosity=3, diff=True)
     assert result.rc == 0, result.stdout[-3000:]
     assert result.changed() == 1
-    assert "cluster-fleet-dev" in result.stdout and "cluster-fleet-oke" in result.stdout
+    assert "cluster-fleet.dev" in result.stdout and "cluster-fleet.oke" in result.stdout
 
     secrets: list[str] = [fleet.hub.admin_token, workloads[1].admin_token]
     for name in ("dev", "oke"):
@@ -330,3 +330,45 @@ def test_playbook_vvv_output_holds_no_key_material(fleet, workloads, tmp_path):
     assert len(secrets) == 7 and pem_lines
     for value in secrets + pem_lines:
         assert value not in result.stdout
+
+
+def _kyverno_takes_over(fleet: Fleet, name: str, *, registered_label: bool) -> dict[str, Any]:
+    """Rewrite the module's Secret of ``name`` as Kyverno's background controller stores a generated Secret."""
+    secret = fleet.argocd_secret(name)
+    labels = secret["metadata"]["labels"]
+    labels.update({"app.kubernetes.io/managed-by": "kyverno",
+                   "generate.kyverno.io/policy-name": "multicluster-gitops-register-capi-clusters",
+                   "generate.kyverno.io/policy-namespace": "", "generate.kyverno.io/rule-name": "register-kubeadm-cluster",
+                   "generate.kyverno.io/trigger-kind": "Secret", "generate.kyverno.io/trigger-namespace": NS})
+    if not registered_label:
+        labels.pop("multicluster.gitops/registered")
+    return fleet.hub.update(secret)
+
+
+@pytest.mark.parametrize("registered_label", [True, False], ids=["current-policy", "older-policy"])
+def test_secret_generated_by_kyverno_is_skipped_not_a_409(fleet, workloads, registered_label):
+    """On a real hub Kyverno sets app.kubernetes.io/managed-by: kyverno on the Secret it generates. The module used to
+    miss it in its LIST, POST the same name and fail with 409; it now skips it, in check mode and for real, and
+    check mode confirms that the policy's Secret is byte-identical to its own.
+
+    Upstream: kyverno/kyverno @ v1.17.2 : pkg/background/common/labels.go (ManageLabels) and
+    pkg/background/generate/generator.go (ManageLabels before CreateResource/UpdateResource).
+    """
+    fleet.add("dev", workloads[0], labels={"env": "dev"})
+    assert actions(fleet.run()) == {"dev": "created"}
+    before = _kyverno_takes_over(fleet, "dev", registered_label=registered_label)
+    fleet.hub.reset_counters()
+    for check in (True, False):
+        result = fleet.run(check=check, diff=True)
+        assert not result["failed"] and not result["changed"], result.get("msg")
+        (row,) = result["clusters"]
+        assert row["action"] == "skipped" and row["reason"].startswith("owned by the policy")
+        if registered_label:
+            assert "identical to what the module would write" in row["reason"]
+        else:  # a policy of an older release: Kyverno relabels it once the current policy is applied
+            assert row["reason"].endswith("differs from what the module would write: "
+                                          "labels.multicluster.gitops/registered")
+            assert len(result["diff"]) == (1 if check else 0)
+    # the older policy's Secret is not in the module's LIST: its create is refused (409), then it is read and left
+    assert writes(fleet.hub) == (0 if registered_label else 2)
+    assert fleet.argocd_secret("dev")["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]

@@ -60,7 +60,7 @@ def test_default_guestbook_check_apply_idempotent(hub, tmp_path: Path) -> None:
         {"server": "!https://kubernetes.default.svc", "name": "!in-cluster", "namespace": "*"}]
     appset = server.get(ARGO, "ApplicationSet", "guestbook", "argocd")
     assert appset["spec"]["goTemplate"] is True
-    assert appset["spec"]["template"]["metadata"]["name"] == "{{ .name }}-guestbook"
+    assert appset["spec"]["template"]["metadata"]["name"] == '{{ index .metadata.labels "multicluster.gitops/cluster-name" }}-guestbook'
     assert appset["spec"]["template"]["spec"]["destination"]["server"] == "{{ .server }}"
     assert "guestbook: 0 Application(s)" in flat(first.stdout)
 

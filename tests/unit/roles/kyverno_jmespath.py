@@ -12,7 +12,21 @@ Only what the registration policy uses, with Kyverno's semantics (kyverno/kyvern
   JSON type of the result, otherwise results are written into the string;
 * context entries in order: ``variable`` (``jmesPath`` over the whole context, ``default`` for null) and
   ``apiCall`` (a test-supplied ``api(url_path)`` returning the object or raising :class:`NotFound`);
-* preconditions ``all``/``any`` with ``Equals``, ``NotEquals``, ``AnyIn``, ``AnyNotIn``.
+* preconditions ``all``/``any`` with ``Equals``, ``NotEquals``, ``AnyIn``, ``AnyNotIn``;
+* :func:`manage_labels`: the labels Kyverno's background controller sets on every resource it generates.
+
+Checked against kyverno/kyverno @ v1.17.2 : pkg/engine/jmespath/functions.go (Kyverno's functions) and
+kyverno/go-jmespath (built-ins ``to_string``, ``merge``, ``length``, ``starts_with``). Where Python differs from Go
+the emulation follows Go:
+
+* ``base64_decode`` is Go's ``base64.StdEncoding.DecodeString``: padding required, ``\r``/``\n`` ignored; the bytes
+  become a Go string even when they are not UTF-8 (kept here with ``surrogateescape``);
+* ``parse_yaml`` is sigs.k8s.io/yaml ``YAMLToJSON`` then ``json.Unmarshal``: timestamp-like scalars stay strings
+  (PyYAML would make dates), non-string mapping keys become strings;
+* a number turned into a string by ``object_from_lists`` or ``regex_replace_all`` (Kyverno's ``ifaceToString``)
+  is ``strconv.FormatFloat(f, 'f', -1, 32)``: float32 precision, never an exponent;
+* ``truncate`` counts runes (github.com/aquilax/truncate ``CutStrategy``), as Python slices code points;
+* ``length`` of a string counts runes (go-jmespath ``jpfLength``), as Python's ``len``.
 """
 from __future__ import annotations
 
@@ -22,13 +36,16 @@ import copy
 import hashlib
 import json
 import re
+import struct
+from decimal import Decimal
 from typing import Any, Callable
 
 import jmespath
 import yaml
 from jmespath import functions
 
-__all__ = ["NotFound", "KyvernoFunctions", "search", "go_json", "substitute", "evaluate_rule", "RuleResult"]
+__all__ = ["NotFound", "KyvernoFunctions", "search", "go_json", "substitute", "evaluate_rule", "RuleResult",
+           "manage_labels", "KYVERNO_MANAGED_BY"]
 
 
 class NotFound(Exception):
@@ -51,14 +68,46 @@ def _go_repl(repl: str) -> str:
     return re.sub(r"\$(\d+)", r"\\g<\1>", out)
 
 
+def _go_float32_string(value: float) -> str:
+    """Go's strconv.FormatFloat(value, 'f', -1, 32): the shortest decimal that reads back as the same float32,
+    written without an exponent."""
+    f32 = struct.unpack("f", struct.pack("f", value))[0]
+    for digits in range(1, 10):
+        text = f"{f32:.{digits}g}"
+        if struct.unpack("f", struct.pack("f", float(text)))[0] == f32:
+            break
+    out = format(Decimal(text), "f")
+    return out[:-2] if out.endswith(".0") else out
+
+
 def _scalar_string(value: Any) -> str:
+    """Kyverno's ifaceToString (pkg/engine/jmespath/functions.go)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return format(value, "g") if isinstance(value, float) and not value.is_integer() else str(int(value))
+    if isinstance(value, (int, float)):  # every JMESPath number is a float64 in Go
+        return _go_float32_string(float(value))
     if isinstance(value, str):
         return value
     raise jmespath.exceptions.JMESPathTypeError("regex_replace_all", value, type(value).__name__, ["string", "number"])
+
+
+class _NoTimestampLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without the timestamp type: go-yaml v2 leaves timestamps as strings for interface{}."""
+
+
+_NoTimestampLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _json_like(node: Any) -> Any:
+    """What YAMLToJSON + json.Unmarshal leave of a YAML document: string keys (true, 1, 1.5, null written out)."""
+    if isinstance(node, dict):
+        return {(k if isinstance(k, str) else json.dumps(k)): _json_like(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_json_like(v) for v in node]
+    return node
 
 
 class KyvernoFunctions(functions.Functions):
@@ -67,9 +116,10 @@ class KyvernoFunctions(functions.Functions):
     @functions.signature({"types": ["string"]})
     def _func_base64_decode(self, value: str) -> str:
         try:
-            return base64.b64decode(value, validate=True).decode()
+            raw = base64.b64decode(value.replace("\r", "").replace("\n", ""), validate=True)
         except (binascii.Error, ValueError) as e:
             raise ValueError(f"base64_decode: {e}") from e
+        return raw.decode("utf-8", errors="surrogateescape")
 
     @functions.signature({"types": ["string"]})
     def _func_base64_encode(self, value: str) -> str:
@@ -77,7 +127,7 @@ class KyvernoFunctions(functions.Functions):
 
     @functions.signature({"types": ["string"]})
     def _func_parse_yaml(self, value: str) -> Any:
-        return yaml.safe_load(value)
+        return _json_like(yaml.load(value, Loader=_NoTimestampLoader))  # noqa: S506 - a safe loader
 
     @functions.signature({"types": ["string"]})
     def _func_parse_json(self, value: str) -> Any:
@@ -237,3 +287,35 @@ def evaluate_rule(rule: dict[str, Any], trigger: dict[str, Any], api: Callable[[
     resource["metadata"]["name"] = substitute(gen["name"], context)
     resource["metadata"]["namespace"] = substitute(gen["namespace"], context)
     return RuleResult(True, resource, context)
+
+
+KYVERNO_MANAGED_BY = "kyverno"
+
+
+def manage_labels(resource: dict[str, Any], trigger: dict[str, Any], *, policy_name: str, rule_name: str,
+                  policy_namespace: str = "") -> dict[str, Any]:
+    """A generated resource as Kyverno stores it: a copy with the labels its background controller sets.
+
+    kyverno/kyverno @ v1.17.2 : pkg/background/common/labels.go ``ManageLabels`` (called in
+    pkg/background/generate/generator.go before every create and update, also for ``data`` rules): overwrites
+    ``app.kubernetes.io/managed-by`` with ``kyverno``, sets ``generate.kyverno.io/policy-name``,
+    ``-policy-namespace`` (empty for a ClusterPolicy), ``-rule-name`` and the trigger's ``-trigger-version``,
+    ``-trigger-group``, ``-trigger-kind``, ``-trigger-namespace``, ``-trigger-uid``. Annotations are not touched.
+    """
+    out = copy.deepcopy(resource)
+    labels = out.setdefault("metadata", {}).get("labels") or {}
+    group, _, version = (trigger.get("apiVersion") or "").rpartition("/")
+    tmeta = trigger.get("metadata") or {}
+    labels.update({
+        "app.kubernetes.io/managed-by": KYVERNO_MANAGED_BY,
+        "generate.kyverno.io/policy-name": policy_name,
+        "generate.kyverno.io/policy-namespace": policy_namespace,
+        "generate.kyverno.io/rule-name": rule_name,
+        "generate.kyverno.io/trigger-version": version,
+        "generate.kyverno.io/trigger-group": group,
+        "generate.kyverno.io/trigger-kind": trigger.get("kind") or "",
+        "generate.kyverno.io/trigger-namespace": tmeta.get("namespace") or "",
+        "generate.kyverno.io/trigger-uid": tmeta.get("uid") or "",
+    })
+    out["metadata"]["labels"] = labels
+    return out

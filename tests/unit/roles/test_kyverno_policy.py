@@ -3,7 +3,8 @@
 The template is rendered as Ansible renders it (Templar, role defaults and vars), validated against the
 Kyverno ClusterPolicy CRD schema, and its generate rule is run by a small Kyverno emulation
 (kyverno_jmespath.py) on CAPI kubeconfig Secrets. The Secret it generates must equal the one the
-argocd_cluster_secret module builds (build_cluster_secret) for the same cluster.
+argocd_cluster_secret module builds (build_cluster_secret) for the same cluster, once Kyverno's background
+controller has added its labels (kj.manage_labels; kyverno/kyverno @ v1.17.2 : pkg/background/common/labels.go).
 """
 from __future__ import annotations
 
@@ -24,8 +25,11 @@ import kyverno_jmespath as kj  # noqa: E402
 from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_cluster import (  # noqa: E402
     build_cluster_secret,
     parse_kubeconfig,
+    policy_owner,
+    policy_secret_differences,
     secret_name,
 )
+from ansible_collections.multicluster.gitops.plugins.module_utils._summary import selector_matches  # noqa: E402
 from tests.conftest import CRD_DIR  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -133,6 +137,27 @@ def expected(cluster: dict[str, Any], secret: dict[str, Any], **kwargs: Any) -> 
     return build_cluster_secret(cluster, kc, **kwargs)
 
 
+POLICY_NAME = "multicluster-gitops-register-capi-clusters"
+KYVERNO_KEYS = ("app.kubernetes.io/managed-by", "generate.kyverno.io/")
+
+
+def stored(result: kj.RuleResult, trigger: dict[str, Any], rule: dict[str, Any]) -> dict[str, Any]:
+    """The generated Secret as it lands on the hub: with the labels Kyverno's background controller adds."""
+    trigger = copy.deepcopy(trigger)
+    trigger["metadata"]["uid"] = "5f0c3a52-trigger"
+    return kj.manage_labels(result.resource, trigger, policy_name=POLICY_NAME, rule_name=rule["name"])
+
+
+def assert_same_registration(generated: dict[str, Any], module_secret: dict[str, Any], **allow: Any) -> None:
+    """Byte-identical but for the keys each writer stamps with its own name (managed-by; Kyverno's generate.*)."""
+    assert policy_secret_differences(module_secret, generated, **allow) == []
+    assert generated["data"] == module_secret["data"] and generated["type"] == module_secret["type"]
+    assert generated["metadata"]["name"] == module_secret["metadata"]["name"]
+    assert generated["metadata"]["annotations"] == module_secret["metadata"]["annotations"]
+    ours = {k: v for k, v in generated["metadata"]["labels"].items() if not k.startswith(KYVERNO_KEYS)}
+    assert ours == {k: v for k, v in module_secret["metadata"]["labels"].items() if not k.startswith(KYVERNO_KEYS)}
+
+
 # --- schema -------------------------------------------------------------------------------------
 
 def test_policy_matches_kyverno_crd_schema(policy: dict[str, Any]) -> None:
@@ -224,19 +249,62 @@ def test_generated_secret_equals_module_secret(rule: dict[str, Any], case: str) 
     result = kj.evaluate_rule(rule, secret, fake_api(cluster))
     assert result.applied, f"{case}: the policy skipped a kubeadm cluster"
     want = expected(cluster, secret)
-    assert result.resource == want
-    name = result.resource["metadata"]["name"]
+    generated = stored(result, secret, rule)
+    assert_same_registration(generated, want)
+    name = generated["metadata"]["name"]
     assert len(name) <= 63 and name == secret_name(c["namespace"], c["cluster"])
+    assert base64.b64decode(generated["data"]["name"]).decode() == f"{c['namespace']}/{c['cluster']}"
+
+
+def test_kyverno_labels_leave_ownership_to_our_label(rule: dict[str, Any]) -> None:
+    """Kyverno overwrites app.kubernetes.io/managed-by with "kyverno" on every generated resource (also for a
+    ``data`` rule whose metadata sets it) and adds generate.kyverno.io/*; multicluster.gitops/registered survives,
+    and it is what the ApplicationSets' default cluster generator selects on, for both writers' Secrets.
+
+    Upstream: kyverno/kyverno @ v1.17.2 : pkg/background/common/labels.go (ManageLabels, managedBy, PolicyInfo,
+    TriggerInfo), pkg/background/generate/generator.go (ManageLabels before CreateResource/UpdateResource).
+    """
+    cluster = capi_cluster("team-a", "test-1", labels={"env": "test"})
+    secret = capi_secret("team-a", "test-1", kubeconfig("test-1", "https://test-1.example.com:6443"))
+    generated = stored(kj.evaluate_rule(rule, secret, fake_api(cluster)), secret, rule)
+    labels = generated["metadata"]["labels"]
+    assert labels["app.kubernetes.io/managed-by"] == "kyverno"
+    assert policy_owner(generated) == POLICY_NAME
+    assert labels["generate.kyverno.io/trigger-kind"] == "Secret" and labels["generate.kyverno.io/rule-name"] == rule["name"]
+    assert labels["multicluster.gitops/registered"] == "true"
+    module_secret = expected(cluster, secret)
+    appsets_defaults = yaml.safe_load((ROOT / "roles" / "appsets" / "defaults" / "main.yml").read_text())
+    selector = appsets_defaults["appsets_default_cluster_selector"]
+    assert selector_matches(selector, labels), "the ApplicationSets would select no cluster the policy registered"
+    assert selector_matches(selector, module_secret["metadata"]["labels"])
 
 
 def test_long_name_is_hashed(rule: dict[str, Any]) -> None:
     ns, name = CASES["long-name-dash-at-cut"]["namespace"], CASES["long-name-dash-at-cut"]["cluster"]
     secret = capi_secret(ns, name, kubeconfig(name, "https://w.example.com", token=True))
     result = kj.evaluate_rule(rule, secret, fake_api(capi_cluster(ns, name)))
-    full = f"cluster-{ns}-{name}"
+    full = f"cluster-{ns}.{name}"
     assert len(full) > 63 and full[:52].endswith("-")
     digest = hashlib.sha256(f"{ns}/{name}".encode()).hexdigest()[:10]
-    assert result.resource["metadata"]["name"] == f"{full[:52].rstrip('-')}-{digest}"
+    assert result.resource["metadata"]["name"] == f"{full[:52].rstrip('-.')}-{digest}"
+
+
+@pytest.mark.parametrize(("first", "second"), [(("a-b", "c"), ("a", "b-c")), (("team-a", "prod-1"), ("team-b", "prod-1"))])
+def test_names_are_unique_on_the_hub(rule: dict[str, Any], first: tuple[str, str], second: tuple[str, str]) -> None:
+    """Neither the Secret name nor the Argo CD cluster name (data.name) of two CAPI Clusters collide; Argo CD refuses
+    a destination name that two cluster Secrets share.
+
+    Upstream: argoproj/argo-cd @ v3.2.3 : util/argo/argo.go ("there are %d clusters with the same name");
+    argoproj/argo-cd issues #7287 and #16013.
+    """
+    secrets = []
+    for ns, name in (first, second):
+        trigger = capi_secret(ns, name, kubeconfig(name, f"https://{ns}-{name}.example.com"))
+        secrets.append(kj.evaluate_rule(rule, trigger, fake_api(capi_cluster(ns, name))).resource)
+    one, two = secrets
+    assert one["metadata"]["name"] != two["metadata"]["name"]
+    assert one["data"]["name"] != two["data"]["name"]
+    assert one["metadata"]["labels"]["multicluster.gitops/cluster-name"] == first[1]
 
 
 def test_labels_and_annotations_follow_allowlists(rule: dict[str, Any]) -> None:
@@ -251,8 +319,10 @@ def test_labels_and_annotations_follow_allowlists(rule: dict[str, Any]) -> None:
     assert "env" not in result.resource["metadata"]["labels"]
     assert result.resource["metadata"]["annotations"] == {"example.com/owner": "ops",
                                                           "multicluster.gitops/credential-mode": "kubeconfig"}
-    assert result.resource == expected(cluster, secret, label_allowlist=["team"],
-                                       annotation_allowlist=["example.com/owner"])
+    assert_same_registration(stored(result, secret, rule2),
+                             expected(cluster, secret, label_allowlist=["team"],
+                                      annotation_allowlist=["example.com/owner"]),
+                             label_allowlist=["team"], annotation_allowlist=["example.com/owner"])
 
 
 def test_rotation_changes_only_config(rule: dict[str, Any]) -> None:
@@ -339,3 +409,41 @@ def test_rbac_is_least_privilege() -> None:
             assert set(r["verbs"]) <= {"get", "list", "watch"}, f"{cr['metadata']['name']} may only read"
     capi = [r for cr in cluster_roles for r in cr["rules"] if r["apiGroups"] == ["cluster.x-k8s.io"]]
     assert capi == [{"apiGroups": ["cluster.x-k8s.io"], "resources": ["clusters"], "verbs": ["get", "list", "watch"]}]
+
+
+@pytest.mark.parametrize(("overrides", "account"), [
+    ({}, "kyverno-background-controller"),
+    ({"kyverno_policies_release_name": "platform"}, "kyverno-background-controller"),
+    ({"kyverno_policies_chart_values": {"nameOverride": "kv"}}, "kv-background-controller"),
+    ({"kyverno_policies_chart_values": {"backgroundController": {"rbac": {"serviceAccount": {"name": "bg"}}}}}, "bg"),
+], ids=["default", "release-name", "name-override", "explicit"])
+def test_rbac_subject_is_the_charts_service_account(overrides: dict[str, Any], account: str) -> None:
+    """The background controller's ServiceAccount is named after the chart (kyverno.name), not the release.
+
+    Upstream: kyverno/kyverno @ kyverno-chart-3.7.2 : charts/kyverno/templates/background-controller/_helpers.tpl
+    (kyverno.background-controller.name, .serviceAccountName) and charts/kyverno/templates/_helpers/_names.tpl.
+    """
+    docs = render("registration-rbac.yaml.j2", **overrides)
+    (binding,) = [d for d in docs if d["kind"] == "RoleBinding"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account, "namespace": "kyverno"}]
+
+
+@pytest.mark.parametrize(("expression", "result"), [
+    # Go's base64.StdEncoding ignores \r and \n
+    ("base64_decode('aGVs\nbG8=')", "hello"),
+    # sigs.k8s.io/yaml keeps timestamps as strings and writes keys as strings
+    ("parse_yaml('expires: 2026-12-02\n8080: port')", {"expires": "2026-12-02", "8080": "port"}),
+    ("to_string(parse_yaml('at: 2026-12-02'))", '{"at":"2026-12-02"}'),
+    # ifaceToString: strconv.FormatFloat(f, 'f', -1, 32)
+    ("object_from_lists(`[0.1, 1e21, 2]`, `[1, 2, 3]`)", {"0.1": 1, "1000000000000000000000": 2, "2": 3}),
+    ("regex_replace_all('x', 'x', `16777217`)", "16777216"),
+    ("truncate('\u00e9t\u00e9', `2`)", "\u00e9t"),
+    ("length('\u00e9t\u00e9')", 3),
+])
+def test_kyverno_functions_follow_go(expression: str, result: Any) -> None:
+    """Where Python and Go differ, the emulation follows Kyverno.
+
+    Upstream: kyverno/kyverno @ v1.17.2 : pkg/engine/jmespath/functions.go (jpBase64Decode, jpParseYAML, jpTruncate,
+    ifaceToString); kyverno/go-jmespath functions.go (jpfLength, jpfToString).
+    """
+    assert kj.search(expression, {}) == result

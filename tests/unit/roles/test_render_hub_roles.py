@@ -3,11 +3,15 @@ built-in kinds with kubernetes-validate, CRD kinds against the real CRDs' schema
 variable must fail the role's preflight with a message naming it."""
 from __future__ import annotations
 
+import base64
 import importlib.util
+import json
+import re
 from typing import Any
 
 import bcrypt
 import pytest
+import yaml
 
 from tests.conftest import CRD_DIR, ROOT
 from tests.unit.roles.hub_render import Case, Rendered, render_cases
@@ -44,7 +48,7 @@ GOOD = [
         "argocd_progressive_syncs": True,
         "appsets_applicationsets": [
             {**APP, "rollout": ROLLOUT, "cluster_selector": {
-                "matchLabels": {"app.kubernetes.io/managed-by": "multicluster.gitops"},
+                "matchLabels": {"multicluster.gitops/registered": "true"},
                 "matchExpressions": [{"key": "env", "operator": "In", "values": ["test", "prod"]}]}},
             {"name": "podinfo", "repo_url": "https://stefanprodan.github.io/podinfo", "chart": "podinfo",
              "revision": "6.7.1", "namespace": "podinfo", "helm_values": {"replicaCount": 2},
@@ -85,6 +89,9 @@ BAD = [
     ("rollout_bad_max_update", "appsets", {"argocd_progressive_syncs": True, "appsets_applicationsets": [
         {**APP, "rollout": {"steps": [{"match_labels": {"env": ["test"]}, "max_update": "half"}]}}]},
      "appsets_applicationsets[0].rollout"),
+    ("rollout_with_automated_sync", "appsets", {"argocd_progressive_syncs": True, "appsets_applicationsets": [
+        {**APP, "rollout": ROLLOUT, "sync_policy": {"automated": True}}]},
+     "appsets_applicationsets[0] (web) has a rollout and"),
     ("rollout_without_progressive_syncs", "appsets", {"appsets_applicationsets": [{**APP, "rollout": ROLLOUT}]},
      "argocd_progressive_syncs"),
     ("project_allows_hub_name", "appsets", {"appsets_project_destination_names": ["in-*"]},
@@ -217,10 +224,10 @@ def test_applicationsets(rendered: dict[str, Rendered]) -> None:
     (guestbook,) = rendered["appsets_defaults"].docs["applicationsets.yaml.j2"]
     spec = guestbook["spec"]
     assert spec["goTemplate"] is True and spec["goTemplateOptions"] == ["missingkey=error"]
-    assert spec["generators"] == [{"clusters": {"selector": {"matchLabels": {"app.kubernetes.io/managed-by": "multicluster.gitops"}}}}]
+    assert spec["generators"] == [{"clusters": {"selector": {"matchLabels": {"multicluster.gitops/registered": "true"}}}}]
     assert "strategy" not in spec
     tmpl = spec["template"]
-    assert tmpl["metadata"]["name"] == "{{ .name }}-guestbook"
+    assert tmpl["metadata"]["name"] == '{{ index .metadata.labels "multicluster.gitops/cluster-name" }}-guestbook'
     assert tmpl["metadata"]["labels"]["env"] == '{{ index .metadata.labels "env" }}'
     assert tmpl["spec"]["destination"] == {"server": "{{ .server }}", "namespace": "guestbook"}
     assert tmpl["spec"]["source"]["path"] == "guestbook"
@@ -233,6 +240,7 @@ def test_applicationsets(rendered: dict[str, Rendered]) -> None:
         {"matchExpressions": [{"key": "env", "operator": "In", "values": ["prod"]}], "maxUpdate": "50%"},
     ]
     assert web["spec"]["generators"][0]["clusters"]["selector"]["matchExpressions"][0]["key"] == "env"
+    assert "automated" not in web["spec"]["template"]["spec"]["syncPolicy"]
     source = podinfo["spec"]["template"]["spec"]["source"]
     assert source == {"repoURL": "https://stefanprodan.github.io/podinfo", "targetRevision": "6.7.1",
                       "chart": "podinfo", "helm": {"valuesObject": {"replicaCount": 2}}}
@@ -258,3 +266,92 @@ def test_admin_password_hash_is_reused_while_it_matches() -> None:
     assert not reused and bcrypt.checkpw(b"x" * 8, replaced.encode())
     with pytest.raises(ValueError, match="72 bytes"):
         hash_password("x" * 73, "", 4)
+
+
+def _go_template(text: str, params: dict) -> str:
+    """The two Go template forms the appsets role uses: {{ .key }} and {{ index .metadata.labels "key" }}."""
+    def value(match):
+        if match.group(1):
+            return params["metadata"]["labels"][match.group(1)]
+        return params[match.group(2)]
+    return re.sub(r'\{\{ (?:index \.metadata\.labels "([^"]+)"|\.(\w+)) \}\}', value, text)
+
+
+def _cluster_params(namespace: str, cluster: str, labels: dict) -> dict:
+    """The cluster generator's parameters of one of our Argo CD cluster Secrets (goTemplate: true).
+
+    Upstream: argoproj/argo-cd @ v3.2.3 : applicationset/generators/cluster.go (getClusterParameters: name = data.name,
+    metadata.labels = the Secret's labels).
+    """
+    return {"name": f"{namespace}/{cluster}", "server": f"https://{cluster}:6443",
+            "metadata": {"labels": {"multicluster.gitops/registered": "true",
+                                    "multicluster.gitops/cluster-name": cluster,
+                                    "multicluster.gitops/cluster-namespace": namespace, **labels}}}
+
+
+def test_application_names_come_from_the_cluster_name_label(rendered: dict[str, Rendered]) -> None:
+    """Argo CD cluster names are <namespace>/<cluster> (unique on the hub); Application names stay
+    <cluster>-<ApplicationSet>, taken from the label multicluster.gitops/cluster-name the generator exposes.
+
+    Upstream: argoproj/argo-cd @ v3.2.3 : applicationset/generators/cluster.go (getClusterParameters, goTemplate
+    branch: params["metadata"]["labels"]).
+    """
+    (guestbook,) = rendered["appsets_defaults"].docs["applicationsets.yaml.j2"]
+    name = guestbook["spec"]["template"]["metadata"]["name"]
+    assert _go_template(name, _cluster_params("fleet", "test-1", {"env": "test"})) == "test-1-guestbook"
+    assert _go_template(name, _cluster_params("fleet", "prod-1", {"env": "prod"})) == "prod-1-guestbook"
+    web, _ = rendered["appsets_rollout"].docs["applicationsets.yaml.j2"]
+    assert _go_template(web["spec"]["template"]["metadata"]["name"],
+                        _cluster_params("team-a", "test-1", {"env": "test"})) == "test-1-web"
+    # the destination stays the server URL, never the (namespaced) name
+    assert guestbook["spec"]["template"]["spec"]["destination"]["server"] == "{{ .server }}"
+
+
+def test_rollout_drops_automated_sync(rendered: dict[str, Rendered]) -> None:
+    """RollingSync forces autosync off on every Application it generates; the role does not render
+    syncPolicy.automated for an ApplicationSet with a rollout, even though automated defaults to true.
+
+    Upstream: argoproj/argo-cd @ v3.2.3 : docs/operator-manual/applicationset/Progressive-Syncs.md ("RollingSync will
+    force all generated Applications to have autosync disabled").
+    """
+    web, podinfo = rendered["appsets_rollout"].docs["applicationsets.yaml.j2"]
+    assert web["spec"]["strategy"]["type"] == "RollingSync"
+    assert web["spec"]["template"]["spec"]["syncPolicy"] == {"syncOptions": ["CreateNamespace=true"]}
+    (guestbook,) = rendered["appsets_defaults"].docs["applicationsets.yaml.j2"]
+    assert "automated" in guestbook["spec"]["template"]["spec"]["syncPolicy"]
+
+
+def _render_unmatched(applicationsets: list, secrets: list) -> dict:
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+
+    role = ROOT / "roles" / "appsets"
+    variables = {}
+    for name in ("defaults/main.yml", "vars/main.yml"):
+        for key, value in (yaml.safe_load((role / name).read_text()) or {}).items():
+            variables[key] = trust_as_template(value) if isinstance(value, str) else value
+    variables.update(appsets_applicationsets=applicationsets, __appsets_registered={"resources": secrets})
+    text = Templar(loader=DataLoader(), variables=variables).template(
+        trust_as_template((role / "templates" / "rollout_unmatched.j2").read_text()))
+    return json.loads(text) if isinstance(text, str) else text
+
+
+def _secret(namespace: str, cluster: str, labels: dict) -> dict:
+    params = _cluster_params(namespace, cluster, labels)
+    return {"metadata": {"name": f"cluster-{namespace}.{cluster}", "labels": params["metadata"]["labels"]},
+            "data": {"name": base64.b64encode(params["name"].encode()).decode()}}
+
+
+def test_preflight_names_the_clusters_no_rollout_step_selects() -> None:
+    """Applications that no RollingSync step selects are left out of the rollout and need a manual sync.
+
+    Upstream: argoproj/argo-cd @ v3.2.3 : docs/operator-manual/applicationset/Progressive-Syncs.md ("If an Application
+    is not selected in any step, it will be excluded from the rolling sync and needs to be manually synced").
+    """
+    secrets = [_secret("fleet", "test-1", {"env": "test"}), _secret("fleet", "prod-1", {"env": "prod"}),
+               _secret("fleet", "qa-1", {"env": "qa"}), _secret("edge", "bare-1", {})]
+    appsets = [{**APP, "rollout": ROLLOUT},
+               {**APP, "name": "canary", "cluster_selector": {"matchLabels": {"env": "qa"}},
+                "rollout": {"steps": [{"match_labels": {"env": ["qa"]}}]}},
+               {**APP, "name": "plain"}]
+    assert _render_unmatched(appsets, secrets) == {"web": ["edge/bare-1", "fleet/qa-1"]}

@@ -11,6 +11,7 @@ import yaml
 
 from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_cluster import (
     KubeconfigError,
+    argocd_cluster_name,
     build_cluster_secret,
     dump_config,
     control_plane_initialized,
@@ -18,6 +19,7 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_cluste
     merge_for_update,
     normalise_server,
     parse_kubeconfig,
+    policy_secret_differences,
     redact_secret,
     secret_differs,
     secret_name,
@@ -145,8 +147,8 @@ def test_sensitive_values_hold_encoded_and_decoded_material():
 # --- secret_name ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("namespace,cluster,expected", [
-    ("workloads", "dev", "cluster-workloads-dev"),
-    ("a" * 20, "b" * 34, "cluster-" + "a" * 20 + "-" + "b" * 34),  # exactly 63
+    ("workloads", "dev", "cluster-workloads.dev"),
+    ("a" * 20, "b" * 34, "cluster-" + "a" * 20 + "." + "b" * 34),  # exactly 63
 ])
 def test_short_names_are_kept(namespace, cluster, expected):
     assert secret_name(namespace, cluster) == expected
@@ -155,7 +157,7 @@ def test_short_names_are_kept(namespace, cluster, expected):
 
 def test_long_names_are_cut_and_hashed():
     ns, cluster = "team-platform-engineering", "production-eu-frankfurt-1-kubeadm-cluster"
-    full = f"cluster-{ns}-{cluster}"
+    full = f"cluster-{ns}.{cluster}"
     assert len(full) > 63
     digest = hashlib.sha256(f"{ns}/{cluster}".encode()).hexdigest()[:10]
     name = secret_name(ns, cluster)
@@ -168,6 +170,37 @@ def test_long_name_cut_strips_trailing_dash():
     cluster = "c" * 30
     digest = hashlib.sha256(f"{ns}/{cluster}".encode()).hexdigest()[:10]
     assert secret_name(ns, cluster) == f"cluster-{ns}-{digest}"
+
+
+def test_long_name_cut_strips_trailing_dot():
+    ns = "n" * 43  # "cluster-" (8) + 43 = 51 characters, so the 52nd is the "." before the cluster name
+    cluster = "c" * 30
+    digest = hashlib.sha256(f"{ns}/{cluster}".encode()).hexdigest()[:10]
+    assert secret_name(ns, cluster) == f"cluster-{ns}-{digest}"
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    (("a-b", "c"), ("a", "b-c")),          # "cluster-a-b-c" for both under the old scheme
+    (("team-x", "prod-1"), ("team", "x-prod-1")),
+])
+def test_secret_names_of_different_clusters_never_collide(first, second):
+    """A namespace holds no '.', so cluster-<namespace>.<cluster> is unique per (namespace, cluster)."""
+    assert secret_name(*first) != secret_name(*second)
+    assert argocd_cluster_name(*first) != argocd_cluster_name(*second)
+
+
+def test_same_cluster_name_in_two_namespaces_gets_two_argocd_names():
+    """Argo CD refuses a destination name two cluster Secrets share ("there are 2 clusters with the same name").
+
+    Upstream: argoproj/argo-cd @ v3.2.3 : util/argo/argo.go (GetDestinationCluster by name); issues #7287, #16013.
+    """
+    kc = parse_kubeconfig(kubeconfig(), base64_encoded=False)
+    one = build_cluster_secret(capi_cluster(name="prod-1", namespace="team-a"), kc)
+    two = build_cluster_secret(capi_cluster(name="prod-1", namespace="team-b"), kc)
+    assert decoded(one)["name"] == "team-a/prod-1" and decoded(two)["name"] == "team-b/prod-1"
+    assert one["metadata"]["name"] != two["metadata"]["name"]
+    for secret in (one, two):
+        assert secret["metadata"]["labels"]["multicluster.gitops/cluster-name"] == "prod-1"
 
 
 def test_long_names_of_different_clusters_differ():
@@ -186,8 +219,9 @@ def test_client_certificate_secret_matches_the_contract():
                            annotations={"owner": "team-a"})
     secret = build_cluster_secret(cluster, parse_kubeconfig(encode(kubeconfig())))
     assert secret["metadata"] == {
-        "name": "cluster-workloads-dev", "namespace": "argocd",
+        "name": "cluster-workloads.dev", "namespace": "argocd",
         "labels": {"argocd.argoproj.io/secret-type": "cluster", "app.kubernetes.io/managed-by": "multicluster.gitops",
+                   "multicluster.gitops/registered": "true",
                    "multicluster.gitops/cluster-name": "dev", "multicluster.gitops/cluster-namespace": "workloads",
                    "env": "dev", "region": "eu-frankfurt-1"},
         "annotations": {"multicluster.gitops/credential-mode": "kubeconfig"},
@@ -196,7 +230,7 @@ def test_client_certificate_secret_matches_the_contract():
     assert "stringData" not in secret
     data = decoded(secret)
     assert set(data) == {"name", "server", "config"}
-    assert data["name"] == "dev" and data["server"] == SERVER
+    assert data["name"] == "workloads/dev" and data["server"] == SERVER
     assert data["config"] == ('{"tlsClientConfig":{"caData":"%s","certData":"%s","insecure":false,"keyData":"%s"}}'
                               % (CA, CERT, KEY))
 
@@ -282,7 +316,7 @@ def test_redaction_hides_every_credential_but_shows_changes():
     text = json.dumps([red_one, red_two])
     for material in (CERT, KEY, TOKEN, CA, "CLIENT-KEY-MATERIAL", one["data"]["config"], two["data"]["config"]):
         assert material not in text
-    assert red_one["data"]["server"] == SERVER and red_one["data"]["name"] == "dev"
+    assert red_one["data"]["server"] == SERVER and red_one["data"]["name"] == "workloads/dev"
     tls = red_one["data"]["config"]["tlsClientConfig"]
     assert tls["keyData"].startswith("<redacted sha256:") and tls["insecure"] is False
     assert red_two["data"]["config"]["bearerToken"].startswith("<redacted sha256:")
@@ -332,3 +366,50 @@ def test_normalise_server(url, expected):
 ])
 def test_dump_config_writes_what_go_json_marshal_writes(value, expected):
     assert dump_config(value) == expected
+
+
+# --- a Secret the Kyverno policy generated ---------------------------------------------------------
+
+def _kyverno_generated(desired):
+    """``desired`` as Kyverno's background controller stores it: managed-by overwritten, generate.* labels added.
+
+    Upstream: kyverno/kyverno @ v1.17.2 : pkg/background/common/labels.go (ManageLabels), called before every create
+    and update in pkg/background/generate/generator.go.
+    """
+    live = copy.deepcopy(desired)
+    live["metadata"]["labels"].update({
+        "app.kubernetes.io/managed-by": "kyverno",
+        "generate.kyverno.io/policy-name": "multicluster-gitops-register-capi-clusters",
+        "generate.kyverno.io/policy-namespace": "", "generate.kyverno.io/rule-name": "register-kubeadm-cluster",
+        "generate.kyverno.io/trigger-version": "v1", "generate.kyverno.io/trigger-group": "",
+        "generate.kyverno.io/trigger-kind": "Secret", "generate.kyverno.io/trigger-namespace": "workloads",
+        "generate.kyverno.io/trigger-uid": "0a1b",
+    })
+    live["metadata"]["resourceVersion"] = "7"
+    return live
+
+
+def test_kyverno_labels_are_no_difference():
+    """Kyverno's own labels (managed-by: kyverno, generate.kyverno.io/*) do not make a policy Secret differ.
+
+    Upstream: kyverno/kyverno @ v1.17.2 : pkg/background/common/labels.go
+    """
+    desired = _desired({"env": "dev"})
+    live = _kyverno_generated(desired)
+    assert policy_secret_differences(desired, live) == []
+    # the ordinary comparison would rewrite it, and Kyverno would write it back
+    assert secret_differs(desired, live)
+
+
+@pytest.mark.parametrize(("mutate", "field"), [
+    (lambda s: s["data"].update(config=base64.b64encode(b"{}").decode()), "data.config"),
+    (lambda s: s["data"].update(project=base64.b64encode(b"p").decode()), "data.project"),
+    (lambda s: s["metadata"]["labels"].pop("multicluster.gitops/registered"), "labels.multicluster.gitops/registered"),
+    (lambda s: s["metadata"]["labels"].update(env="prod"), "labels.env"),
+    (lambda s: s.update(type="kubernetes.io/generic"), "type"),
+], ids=["config", "extra-key", "ownership-label", "allow-listed-label", "type"])
+def test_policy_secret_differences_are_named(mutate, field):
+    desired = _desired({"env": "dev"})
+    live = _kyverno_generated(desired)
+    mutate(live)
+    assert policy_secret_differences(desired, live) == [field]

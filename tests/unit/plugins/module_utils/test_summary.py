@@ -49,8 +49,8 @@ def _cluster(name, ns="fleet", infra="OCICluster", phase="Provisioned", labels=N
 
 
 def _secret(name, ns, labels):
-    return {"metadata": {"name": f"cluster-{ns}-{name}",
-                         "labels": {"multicluster.gitops/cluster-name": name,
+    return {"metadata": {"name": f"cluster-{ns}.{name}",
+                         "labels": {"multicluster.gitops/registered": "true", "multicluster.gitops/cluster-name": name,
                                     "multicluster.gitops/cluster-namespace": ns, **labels}},
             "data": {"server": base64.b64encode(f"https://{name}:6443".encode()).decode()}}
 
@@ -92,3 +92,22 @@ def test_table_and_mermaid():
     assert diagram.startswith("flowchart LR\n")
     assert "hub -->|CAPI| cluster_fleet_prod_1" in diagram
     assert "appset_guestbook -->|deploys to| cluster_fleet_prod_1" in diagram
+
+
+def test_registration_is_read_from_the_ownership_label():
+    """A Secret the Kyverno policy generated counts as registered although Kyverno set managed-by: kyverno; a Secret
+    without multicluster.gitops/registered (written by someone else) does not.
+
+    Upstream: kyverno/kyverno @ v1.17.2 : pkg/background/common/labels.go (managedBy overwrites the label).
+    """
+    by_kyverno = _secret("test-1", "fleet", {"app.kubernetes.io/managed-by": "kyverno",
+                                             "generate.kyverno.io/policy-name": "register"})
+    foreign = _secret("prod-1", "fleet", {"app.kubernetes.io/managed-by": "multicluster.gitops"})
+    del foreign["metadata"]["labels"]["multicluster.gitops/registered"]
+    summary = s.build_summary([_cluster("test-1"), _cluster("prod-1")], [by_kyverno, foreign],
+                              [_appset("guestbook", {"clusters": {"selector": {"matchLabels": {
+                                  "multicluster.gitops/registered": "true"}}}})])
+    rows = {r["cluster"]: r for r in summary["clusters"]}
+    assert rows["test-1"]["registered"] and rows["test-1"]["applicationsets"] == ["guestbook"]
+    assert not rows["prod-1"]["registered"] and rows["prod-1"]["applicationsets"] == []
+    assert s.ARGOCD_CLUSTER_SELECTOR == "argocd.argoproj.io/secret-type=cluster,multicluster.gitops/registered=true"

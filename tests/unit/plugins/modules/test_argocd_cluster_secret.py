@@ -10,14 +10,18 @@ import base64
 import copy
 import json
 from collections import Counter
-from typing import Any
+from typing import Any, Callable
 from unittest import mock
 
 import pytest
 import yaml
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_registration import Options, Registrar
+from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_registration import (
+    POLICY_OWNED,
+    Options,
+    Registrar,
+)
 from ansible_collections.multicluster.gitops.plugins.module_utils._errors import ApiError
 from ansible_collections.multicluster.gitops.plugins.module_utils._k8s_client import K8S_AUTH_ARG_SPEC, KubeClient
 from ansible_collections.multicluster.gitops.plugins.modules import argocd_cluster_secret as module
@@ -285,7 +289,7 @@ def test_main_registers_reports_and_masks_key_material(world):
     world.add_cluster("dev")
     result = _run_main({"name": "dev", "namespace": "workloads", "_ansible_diff": True}, world.hub)
     assert result["_kind"] == "exit" and result["changed"] is True
-    assert result["clusters"] == [{"cluster": "dev", "namespace": "workloads", "secret": "cluster-workloads-dev",
+    assert result["clusters"] == [{"cluster": "dev", "namespace": "workloads", "secret": "cluster-workloads.dev",
                                    "action": "created", "reason": "registered in Argo CD",
                                    "credential_mode": "kubeconfig"}]
     assert result["summary"]["created"] == 1
@@ -360,7 +364,7 @@ def test_label_selector_and_label_propagation(world):
     obj["metadata"]["labels"]["env"] = "prod"
     out = world.run(label_selector="fleet=x")
     assert actions(out) == {"a": "updated"}
-    assert world.argocd_secrets()["cluster-workloads-a"]["metadata"]["labels"]["env"] == "prod"
+    assert world.argocd_secrets()["cluster-workloads.a"]["metadata"]["labels"]["env"] == "prod"
 
 
 def test_hub_is_never_registered(world):
@@ -374,7 +378,7 @@ def test_hub_is_never_registered(world):
         yaml.safe_dump(World.kubeconfig("incluster", "https://kubernetes.default.svc")))
     out = world.run()
     assert actions(out) == {"self": "skipped", "other": "created", "incluster": "skipped"}
-    assert list(world.argocd_secrets()) == ["cluster-workloads-other"]
+    assert list(world.argocd_secrets()) == ["cluster-workloads.other"]
 
 
 def test_check_mode_changes_nothing_but_reports_the_change(world):
@@ -387,12 +391,12 @@ def test_check_mode_changes_nothing_but_reports_the_change(world):
 
 def test_foreign_secret_with_the_same_name_is_not_taken_over(world):
     world.hub.put("/secrets", {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                               "metadata": {"name": "cluster-workloads-dev", "namespace": "argocd"},
+                               "metadata": {"name": "cluster-workloads.dev", "namespace": "argocd"},
                                "data": {"name": b64("hand-made")}})
     world.add_cluster("dev")
     out = world.run()
     assert actions(out) == {"dev": "failed"} and "not labelled" in out.results[0].reason
-    assert base64.b64decode(world.argocd_secrets()["cluster-workloads-dev"]["data"]["name"]) == b"hand-made"
+    assert base64.b64decode(world.argocd_secrets()["cluster-workloads.dev"]["data"]["name"]) == b"hand-made"
 
 
 # --- prune and absent ----------------------------------------------------------------------------
@@ -406,10 +410,10 @@ def test_prune_removes_only_managed_secrets_of_gone_clusters(world):
                                             "labels": {"argocd.argoproj.io/secret-type": "cluster"}}})
     del world.hub.objects[("cluster.x-k8s.io/clusters", "workloads", "gone")]
     check = world.run(check_mode=True, prune=True)
-    assert actions(check)["gone"] == "removed" and "cluster-workloads-gone" in world.argocd_secrets()
+    assert actions(check)["gone"] == "removed" and "cluster-workloads.gone" in world.argocd_secrets()
     out = world.run(prune=True)
     assert actions(out) == {"stay": "unchanged", "gone": "removed"}
-    assert sorted(world.argocd_secrets()) == ["cluster-workloads-stay", "hand-made"]
+    assert sorted(world.argocd_secrets()) == ["cluster-workloads.stay", "hand-made"]
 
 
 def test_prune_with_a_selector_keeps_clusters_outside_it(world):
@@ -433,7 +437,7 @@ def test_state_absent(world):
 # --- service_account mode ------------------------------------------------------------------------
 
 def _argocd_config(world: World, name: str) -> dict[str, Any]:
-    secret = world.argocd_secrets()[f"cluster-workloads-{name}"]
+    secret = world.argocd_secrets()[f"cluster-workloads.{name}"]
     return json.loads(base64.b64decode(secret["data"]["config"]))
 
 
@@ -505,3 +509,92 @@ def test_explicit_kubeconfig_mode_removes_the_service_account_label(world):
     labels = world.hub.objects[("cluster.x-k8s.io/clusters", "workloads", "dev")]["metadata"]["labels"]
     assert "multicluster.gitops/credential-mode" not in labels
     assert "certData" in _argocd_config(world, "dev")["tlsClientConfig"]
+
+
+# --- Secrets the Kyverno policy generated ----------------------------------------------------------
+
+KYVERNO_GENERATED_LABELS = {
+    # What Kyverno's background controller sets on every resource it generates (overwriting managed-by).
+    "app.kubernetes.io/managed-by": "kyverno",
+    "generate.kyverno.io/policy-name": "multicluster-gitops-register-capi-clusters",
+    "generate.kyverno.io/policy-namespace": "",
+    "generate.kyverno.io/rule-name": "register-kubeadm-cluster",
+    "generate.kyverno.io/trigger-kind": "Secret",
+    "generate.kyverno.io/trigger-namespace": "workloads",
+    "generate.kyverno.io/trigger-uid": "7d3c",
+}
+
+
+def _as_kyverno_wrote_it(world: World, name: str, *, registered_label: bool = True,
+                         tamper: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Register ``name`` with the module, then turn its Secret into the one Kyverno's policy keeps on a real hub."""
+    world.run(name=name, namespace="workloads")
+    secret = world.argocd_secrets()[f"cluster-workloads.{name}"]
+    secret["metadata"]["labels"].update(KYVERNO_GENERATED_LABELS)
+    if not registered_label:  # generated by a policy of an older release
+        secret["metadata"]["labels"].pop("multicluster.gitops/registered")
+    if tamper:
+        tamper(secret)
+    world.hub.requests.clear()
+    return copy.deepcopy(secret)
+
+
+@pytest.mark.parametrize("check_mode", [False, True], ids=["apply", "check"])
+def test_secret_generated_by_the_policy_is_left_alone(world, check_mode):
+    """Kyverno relabels what it generates (app.kubernetes.io/managed-by: kyverno plus generate.kyverno.io/*), so the
+    module must recognise the policy's Secret by generate.kyverno.io/policy-name and never write it.
+
+    Upstream: kyverno/kyverno @ v1.17.2 : pkg/background/common/labels.go (ManageLabels) and
+    pkg/background/generate/generator.go (ManageLabels before every create and update).
+    """
+    world.add_cluster("dev", labels={"env": "test"})
+    before = _as_kyverno_wrote_it(world, "dev")
+    out = world.run(check_mode=check_mode)
+    (result,) = out.results
+    assert result.action == "skipped" and not out.changed
+    assert result.reason.startswith("owned by the policy") and "identical to what the module would write" in result.reason
+    assert world.hub.writes == 0 and out.diffs == [] and out.warnings == []
+    assert world.argocd_secrets()["cluster-workloads.dev"] == before
+
+
+def test_policy_secret_without_the_ownership_label_is_not_a_conflict(world):
+    """A Secret written by the policy but not (yet) carrying multicluster.gitops/registered: the create answers 409,
+    the module reads the Secret, sees the policy's label and skips it instead of failing.
+
+    Upstream: kyverno/kyverno @ v1.17.2 : pkg/background/common/labels.go (managed-by overwritten with kyverno).
+    """
+    world.add_cluster("dev")
+    before = _as_kyverno_wrote_it(world, "dev", registered_label=False)
+    out = world.run()
+    assert actions(out) == {"dev": "skipped"} and POLICY_OWNED in out.results[0].reason
+    assert not out.failures and world.argocd_secrets()["cluster-workloads.dev"] == before
+
+
+def test_check_mode_reports_how_a_policy_secret_differs(world):
+    """Check mode compares the policy's Secret byte for byte with what the module would write and shows the diff."""
+    world.add_cluster("dev", labels={"env": "test"})
+
+    def stale(secret: dict[str, Any]) -> None:
+        secret["data"]["config"] = b64('{"bearerToken":"old"}')
+        secret["metadata"]["labels"]["env"] = "prod"
+
+    before = _as_kyverno_wrote_it(world, "dev", tamper=stale)
+    out = world.run(check_mode=True)
+    (result,) = out.results
+    assert result.action == "skipped" and not out.changed
+    assert "differs from what the module would write: data.config, labels.env" in result.reason
+    assert len(out.diffs) == 1 and out.diffs[0]["before"]["metadata"]["labels"]["env"] == "prod"
+    assert "old" not in json.dumps(out.diffs)  # credentials stay redacted
+    assert out.warnings and world.hub.writes == 0
+    assert world.argocd_secrets()["cluster-workloads.dev"] == before
+
+
+def test_policy_secret_is_neither_removed_nor_pruned(world):
+    world.add_cluster("dev")
+    _as_kyverno_wrote_it(world, "dev")
+    out = world.run(name="dev", namespace="workloads", state="absent")
+    assert actions(out) == {"dev": "skipped"} and POLICY_OWNED in out.results[0].reason
+    del world.hub.objects[("cluster.x-k8s.io/clusters", "workloads", "dev")]
+    out = world.run(prune=True)
+    assert out.results == [] and "cluster-workloads.dev" in world.argocd_secrets()
+    assert world.hub.writes == 0

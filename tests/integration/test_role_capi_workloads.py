@@ -172,9 +172,11 @@ def test_destroy_removes_clusters_then_hub_objects(hub, tmp_path: Path) -> None:
         "name": "ingress-nginx", "namespace": "workload-clusters", "labels": managed},
         "spec": {"chartName": "ingress-nginx", "repoURL": "https://kubernetes.github.io/ingress-nginx",
                  "clusterSelector": {"matchLabels": managed}}})
+    # As the Kyverno policy leaves it: Kyverno overwrote managed-by, our registered label stays.
     srv.create({"apiVersion": "v1", "kind": "Secret", "metadata": {
-        "name": "cluster-workload-clusters-wl-a", "namespace": "argocd",
-        "labels": {**managed, "argocd.argoproj.io/secret-type": "cluster"}}, "data": {}})
+        "name": "cluster-workload-clusters.wl-a", "namespace": "argocd",
+        "labels": {"app.kubernetes.io/managed-by": "kyverno", "multicluster.gitops/registered": "true",
+                   "argocd.argoproj.io/secret-type": "cluster"}}, "data": {}})
 
     refused = run_playbook(tmp_path / "refused", "playbooks/destroy.yml", kubeconfig=kubeconfig,
                            extra_vars={"mcg_destroy_confirm": False})

@@ -1,13 +1,17 @@
 """The sandbox: an emulated hub API, a simulated CAPI infrastructure controller, and one emulated API
 server per workload cluster, all in one background process on this machine.
 
-    python -m kubemu.sandbox up     --state-dir DIR [--crd-dir DIR] [--step-seconds S]
+    python -m kubemu.sandbox up     --state-dir DIR [--crd-dir DIR] [--step-seconds S] [--oke-token-seconds S]
     python -m kubemu.sandbox status --state-dir DIR
     python -m kubemu.sandbox down   --state-dir DIR
 
 ``up`` starts the process (or reuses a running one) and prints one JSON line: ``{"state": "started" |
 "reused", "hub_kubeconfig": ..., "hub_url": ...}``. ``down`` stops it and every server it started, and
 leaves no process behind. The hub's kubeconfig is ``DIR/hub.kubeconfig``; the log is ``DIR/sandbox.log``.
+
+Workload clusters whose Cluster refers to OCIManagedCluster / OCIManagedControlPlane are OKE clusters: their
+kubeconfig carries a token the workload API accepts for ``--oke-token-seconds`` only (CAPOCI's OKE tokens expire
+within minutes), so Argo CD must register them with a ServiceAccount token of their own (``service_account``).
 
 Where the CRD folder is absent, the kinds the collection uses are registered without schemas (objects
 are then not validated), and the log says so.
@@ -89,7 +93,7 @@ def schemaless_crd(group: str, kind: str, plural: str, namespaced: bool, version
 
 
 # --- the process itself ------------------------------------------------------------------------------
-def serve(state_dir: Path, crd_dir: Path | None, step_seconds: float) -> int:
+def serve(state_dir: Path, crd_dir: Path | None, step_seconds: float, oke_token_seconds: float | None = None) -> int:
     from kubemu import KubeServer
     from kubemu.capi_sim import CapiSimulator
 
@@ -107,7 +111,10 @@ def serve(state_dir: Path, crd_dir: Path | None, step_seconds: float) -> int:
         server.start()
         return server
 
-    sim = CapiSimulator(hub, workload_server, step_seconds=step_seconds).start()
+    from kubemu.capi_sim import OKE_TOKEN_SECONDS
+
+    sim = CapiSimulator(hub, workload_server, step_seconds=step_seconds,
+                        oke_token_seconds=oke_token_seconds or OKE_TOKEN_SECONDS).start()
     hub.write_kubeconfig(state_dir / "hub.kubeconfig")
     (state_dir / "sandbox.json").write_text(json.dumps({"pid": os.getpid(), "hub_url": hub.url}))
     log.info("sandbox up: hub at %s", hub.url)
@@ -141,7 +148,8 @@ def status(state_dir: Path) -> dict[str, Any]:
             "hub_kubeconfig": str(state_dir / "hub.kubeconfig")}
 
 
-def up(state_dir: Path, crd_dir: Path | None, step_seconds: float, *, timeout: float = 60) -> dict[str, Any]:
+def up(state_dir: Path, crd_dir: Path | None, step_seconds: float, *, timeout: float = 60,
+       oke_token_seconds: float | None = None) -> dict[str, Any]:
     state_dir.mkdir(parents=True, exist_ok=True)
     current = status(state_dir)
     if current["state"] == "running":
@@ -151,6 +159,8 @@ def up(state_dir: Path, crd_dir: Path | None, step_seconds: float, *, timeout: f
            "--step-seconds", str(step_seconds)]
     if crd_dir is not None:
         cmd += ["--crd-dir", str(crd_dir)]
+    if oke_token_seconds:
+        cmd += ["--oke-token-seconds", str(oke_token_seconds)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
                                                        os.environ.get("PYTHONPATH", "")])}
     with open(state_dir / "sandbox.log", "ab") as logfile:
@@ -193,13 +203,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--crd-dir", type=Path)
     parser.add_argument("--step-seconds", type=float, default=1.0)
+    parser.add_argument("--oke-token-seconds", type=float, default=None,
+                        help="how long an OKE cluster's kubeconfig token is accepted (default: 240)")
     args = parser.parse_args(argv)
     state_dir = args.state_dir.resolve()
     if args.command == "serve":
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-        return serve(state_dir, args.crd_dir, args.step_seconds)
+        return serve(state_dir, args.crd_dir, args.step_seconds, args.oke_token_seconds)
     try:
-        result = {"up": lambda: up(state_dir, args.crd_dir, args.step_seconds),
+        result = {"up": lambda: up(state_dir, args.crd_dir, args.step_seconds,
+                                   oke_token_seconds=args.oke_token_seconds),
                   "down": lambda: down(state_dir), "status": lambda: status(state_dir)}[args.command]()
     except RuntimeError as e:
         print(json.dumps({"state": "failed", "msg": str(e)}))

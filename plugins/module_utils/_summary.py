@@ -10,6 +10,7 @@ import re
 from typing import Any, Iterator
 
 from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_cluster import (
+    ANNOTATION_CREDENTIAL_MODE,
     LABEL_CLUSTER_NAME,
     LABEL_CLUSTER_NAMESPACE,
     LABEL_REGISTERED,
@@ -19,8 +20,8 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_cluste
 from ansible_collections.multicluster.gitops.plugins.module_utils._capi import capi_cluster_resource, cluster_kind
 from ansible_collections.multicluster.gitops.plugins.module_utils._k8s_client import SECRET, KubeClient, Resource
 
-__all__ = ["APPLICATIONSET", "selector_matches", "cluster_selectors", "build_summary", "summarize", "to_mermaid",
-           "to_table"]
+__all__ = ["APPLICATIONSET", "selector_matches", "cluster_selectors", "credential_mode", "build_summary", "summarize",
+           "to_mermaid", "to_table"]
 
 APPLICATIONSET = Resource("argoproj.io", "v1alpha1", "applicationsets", "ApplicationSet")
 # The Argo CD cluster Secrets registered by the collection, written by the module or by the Kyverno policy (Kyverno
@@ -70,6 +71,14 @@ def _decode(secret: dict[str, Any], key: str) -> str | None:
     return base64.b64decode(value).decode() if value else None
 
 
+def credential_mode(secret: dict[str, Any] | None) -> str | None:
+    """How Argo CD authenticates to the cluster, as written on its cluster Secret by both writers (the module and the
+    Kyverno policy): ``kubeconfig`` or ``service_account``; ``unknown`` for a Secret without the annotation."""
+    if secret is None:
+        return None
+    return ((secret.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_CREDENTIAL_MODE) or "unknown"
+
+
 def build_summary(clusters: list[dict[str, Any]], secrets: list[dict[str, Any]],
                   appsets: list[dict[str, Any]]) -> dict[str, Any]:
     """Rows per CAPI cluster, sorted by namespace and name; no timestamps, so equal state gives equal output."""
@@ -90,6 +99,7 @@ def build_summary(clusters: list[dict[str, Any]], secrets: list[dict[str, Any]],
             "labels": dict(sorted(_labels(cluster).items())),
             "registered": secret is not None,
             "argocd_secret": secret["metadata"]["name"] if secret else None,
+            "credential_mode": credential_mode(secret),
             "server": _decode(secret, "server") if secret else None,
             "applicationsets": targeted,
         })
@@ -115,7 +125,7 @@ def to_mermaid(summary: dict[str, Any], *, hub_name: str = "hub") -> str:
         lines.append(f'  {_node_id("appset", name)}(["ApplicationSet {name}"])')
     for row in summary["clusters"]:
         node = _node_id("cluster", f"{row['namespace']}_{row['cluster']}")
-        state = "registered" if row["registered"] else "not registered"
+        state = f"registered ({row['credential_mode']})" if row["registered"] else "not registered"
         lines.append(f'  {node}["{row["namespace"]}/{row["cluster"]}<br/>{row["kind"]} · {row["phase"]} · {state}"]')
         lines.append(f"  hub -->|CAPI| {node}")
         for appset in row["applicationsets"]:
@@ -124,9 +134,9 @@ def to_mermaid(summary: dict[str, Any], *, hub_name: str = "hub") -> str:
 
 
 def to_table(summary: dict[str, Any]) -> list[str]:
-    """The summary as fixed-width text lines: cluster · kind · phase · registered · ApplicationSets."""
-    header = ("CLUSTER", "KIND", "PHASE", "IN ARGO CD", "APPLICATIONSETS")
+    """The summary as fixed-width text lines: cluster · kind · phase · registered · credentials · ApplicationSets."""
+    header = ("CLUSTER", "KIND", "PHASE", "IN ARGO CD", "CREDENTIALS", "APPLICATIONSETS")
     rows = [(f"{r['namespace']}/{r['cluster']}", r["kind"], r["phase"], "yes" if r["registered"] else "no",
-             ", ".join(r["applicationsets"]) or "-") for r in summary["clusters"]]
+             r.get("credential_mode") or "-", ", ".join(r["applicationsets"]) or "-") for r in summary["clusters"]]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     return ["  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in (header, *rows)]

@@ -9,8 +9,8 @@ short_description: Summarise the platform as the hub sees it - clusters, registr
 version_added: 0.1.0
 description:
   - Lists the hub's Cluster API C(Cluster) objects, the Argo CD cluster Secrets and the ApplicationSets
-    (one request each) and returns one row per cluster - kind, phase, whether it is registered in Argo CD,
-    and which ApplicationSets target it.
+    (one request each) and returns one row per cluster - kind, phase, whether it is registered in Argo CD
+    and with which credential mode, and which ApplicationSets target it.
   - An ApplicationSet targets a cluster when a C(clusters) generator (top level, or inside a C(matrix) or
     C(merge) generator) has a selector matching the labels of the cluster's Argo CD Secret, as Argo CD's
     cluster generator decides.
@@ -66,6 +66,13 @@ clusters:
     labels: {description: The Cluster's labels., type: dict}
     registered: {description: Whether an Argo CD cluster Secret exists for it., type: bool}
     argocd_secret: {description: Name of that Secret., type: str}
+    credential_mode:
+      description:
+        - How Argo CD authenticates to the cluster, from the annotation C(multicluster.gitops/credential-mode) of its
+          Secret - C(kubeconfig) (the CAPI kubeconfig's credentials) or C(service_account) (a ServiceAccount token
+          of the workload cluster, the mode OKE clusters need); C(unknown) without the annotation, null when not
+          registered.
+      type: str
     server: {description: API server URL registered in Argo CD., type: str}
     applicationsets: {description: Names of the ApplicationSets that target it., type: list, elements: str}
 applicationsets:
@@ -74,7 +81,7 @@ applicationsets:
   type: list
   elements: str
 table:
-  description: The summary as text lines (cluster, kind, phase, in Argo CD, ApplicationSets).
+  description: The summary as text lines (cluster, kind, phase, in Argo CD, credentials, ApplicationSets).
   returned: always
   type: list
   elements: str

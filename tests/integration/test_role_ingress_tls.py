@@ -63,3 +63,15 @@ def test_bad_variable_fails_in_preflight(hub, tmp_path: Path) -> None:
     bad_variable_run(server, kubeconfig, tmp_path, PLAYBOOK, {**HOSTVARS, "ingress_tls_hostnames": ["bad_host"]},
                      "ingress_tls_hostnames: 'bad_host' is not a DNS name")
     assert server.get("v1", "Namespace", "ingress-nginx") is None
+
+
+def test_preserve_source_with_cluster_policy_fails_before_any_change(hub, tmp_path: Path) -> None:
+    """Upstream: oracle/oci-cloud-controller-manager @ v1.31.1 : pkg/cloudprovider/providers/oci/load_balancer_spec.go
+    (getPreserveSource refuses is-preserve-source with externalTrafficPolicy Cluster, so the NLB is never created).
+    Asked for through the playbook, the combination stops in the preflight, before the namespaces exist."""
+    server, kubeconfig = hub
+    bad_variable_run(server, kubeconfig, tmp_path, PLAYBOOK, {
+        **HOSTVARS, "ingress_tls_preserve_client_ip": True,
+        "ingress_tls_ingress_nginx_extra_values": {"controller": {"service": {"externalTrafficPolicy": "Cluster"}}}},
+        "rejects that Service and never creates the Network Load Balancer")
+    assert server.get("v1", "Namespace", "ingress-nginx") is None

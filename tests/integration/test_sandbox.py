@@ -163,3 +163,125 @@ def test_providers_and_policies_are_reported_ready(hub, sim, api_version, kind, 
     obj = _wait(ready)
     if kind == "CoreProvider":
         assert obj["status"]["installedVersion"] == "v1.11.2"
+
+
+# --- OKE: CAPOCI's managed kinds -------------------------------------------------------------------------------
+INFRA = "infrastructure.cluster.x-k8s.io/v1beta2"
+
+
+def _oke_cluster(hub, name):
+    """What roles/capi_workloads/templates/cluster_objects.yml.j2 applies for kind: oke (the parts the simulator reads)."""
+    meta = {"name": name, "namespace": "default"}
+    hub.create({"apiVersion": INFRA, "kind": "OCIManagedCluster", "metadata": dict(meta),
+                "spec": {"compartmentId": "ocid1.compartment.oc1..sandbox"}})
+    hub.create({"apiVersion": INFRA, "kind": "OCIManagedControlPlane", "metadata": dict(meta),
+                "spec": {"version": "v1.31.4", "clusterType": "ENHANCED_CLUSTER"}})
+    hub.create({"apiVersion": V1B2, "kind": "Cluster", "metadata": dict(meta), "spec": {
+        "infrastructureRef": {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "OCIManagedCluster", "name": name},
+        "controlPlaneRef": {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "OCIManagedControlPlane",
+                            "name": name}}})
+
+
+def _available(hub, name):
+    obj = hub.get(V1B2, "Cluster", name, "default")
+    conditions = {c["type"]: c for c in (obj.get("status") or {}).get("conditions") or []}
+    return obj if conditions.get("Available", {}).get("status") == "True" else None
+
+
+def _kubeconfig_of(hub, name):
+    return yaml.safe_load(base64.b64decode(hub.get("v1", "Secret", f"{name}-kubeconfig", "default")["data"]["value"]))
+
+
+@pytest.fixture
+def oke_sim(hub, kube_server_factory):
+    simulator = CapiSimulator(hub, kube_server_factory, step_seconds=0.2, tick_seconds=0.02, oke_token_seconds=2.0)
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+def test_oke_cluster_moves_capoci_objects_and_cluster_conditions(hub, oke_sim):
+    """Upstream: oracle/cluster-api-provider-oci @ v0.24.0 : controllers/ocimanagedcluster_controller.go,
+    controllers/ocimanagedcluster_controlplane_controller.go, api/v1beta2/ocimanagedcontrolplane_types.go
+    (status ready / initialized / version, conditions ClusterReady, ControlPlaneReady and the Ready summary,
+    spec.controlPlaneEndpoint); kubernetes-sigs/cluster-api @ v1.12.0 :
+    internal/controllers/cluster/cluster_controller_status.go (the Cluster's reasons derived from them)."""
+    _oke_cluster(hub, "prod-1")
+    cluster = _wait(lambda: _available(hub, "prod-1"))
+    reasons = {c["type"]: (c["status"], c["reason"]) for c in cluster["status"]["conditions"]}
+    assert reasons["InfrastructureReady"] == ("True", "Ready")
+    assert reasons["ControlPlaneInitialized"] == ("True", "Initialized")
+    assert reasons["ControlPlaneAvailable"] == ("True", "Available")
+    assert reasons["RemoteConnectionProbe"] == ("True", "ProbeSucceeded")
+    assert cluster["status"]["initialization"] == {"infrastructureProvisioned": True, "controlPlaneInitialized": True}
+    control_plane = hub.get(INFRA, "OCIManagedControlPlane", "prod-1", "default")
+    assert {k: control_plane["status"][k] for k in ("ready", "initialized", "version")} == {
+        "ready": True, "initialized": True, "version": "v1.31.4"}
+    assert [(c["type"], c["status"]) for c in control_plane["status"]["conditions"]] == [("ControlPlaneReady", "True")]
+    assert control_plane["spec"]["controlPlaneEndpoint"] == cluster["spec"]["controlPlaneEndpoint"]
+    infra = hub.get(INFRA, "OCIManagedCluster", "prod-1", "default")
+    assert infra["status"]["ready"] is True
+    assert {c["type"]: c["status"] for c in infra["status"]["conditions"]} == {"Ready": "True", "ClusterReady": "True"}
+    assert infra["spec"]["controlPlaneEndpoint"] == cluster["spec"]["controlPlaneEndpoint"]
+
+
+def test_oke_kubeconfig_token_expires_within_the_token_life(hub, oke_sim):
+    """Upstream: oracle/cluster-api-provider-oci @ v0.24.0 : cloud/scope/managed_control_plane.go
+    (createCAPIKubeconfigSecret: Secret owned by the OCIManagedControlPlane, user <cluster>-capi-admin with a token
+    from GenerateToken; updateCAPIKubeconfigSecret rewrites the token) and cloud/services/base/BaseClient.go
+    (GenerateToken: base64url of a dated, signed cluster_request URL). A copy of the token stops working; the
+    Secret keeps a fresh one."""
+    _oke_cluster(hub, "prod-1")
+    cluster = _wait(lambda: _available(hub, "prod-1"))
+    secret = hub.get("v1", "Secret", "prod-1-kubeconfig", "default")
+    assert secret["type"] == "cluster.x-k8s.io/secret"
+    assert secret["metadata"]["labels"]["cluster.x-k8s.io/cluster-name"] == "prod-1"
+    owner = secret["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["controller"]) == ("OCIManagedControlPlane", "prod-1", True)
+    kubeconfig = _kubeconfig_of(hub, "prod-1")
+    (user,) = kubeconfig["users"]
+    assert user["name"] == "prod-1-capi-admin"
+    assert set(user["user"]) == {"token"}  # no client certificate: only the short-lived token
+    assert "/cluster_request/" in base64.urlsafe_b64decode(user["user"]["token"]).decode()
+    endpoint = cluster["spec"]["controlPlaneEndpoint"]
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == f"https://{endpoint['host']}:{endpoint['port']}"
+    copied = config.new_client_from_config_dict(kubeconfig)
+    assert client.CoreV1Api(copied).read_namespace("kube-system").metadata.name == "kube-system"
+    # after the token's life (2 s here, minutes in the sandbox) the copy is refused; the Secret holds a new token
+    time.sleep(2.5)
+    with pytest.raises(client.exceptions.ApiException) as refused:
+        client.CoreV1Api(copied).read_namespace("kube-system")
+    assert refused.value.status == 401
+    fresh = _kubeconfig_of(hub, "prod-1")
+    assert fresh["users"][0]["user"]["token"] != user["user"]["token"]
+    api = client.CoreV1Api(config.new_client_from_config_dict(fresh))
+    assert api.read_namespace("kube-system").metadata.name == "kube-system"
+
+
+def test_oke_cluster_is_registered_with_a_service_account_that_outlives_the_kubeconfig_token(hub, oke_sim):
+    """The registration backend (credential_mode auto) picks service_account for the OKE cluster and issues
+    Argo CD's own token through the cluster's emulated API; that token still works once the kubeconfig's expired.
+    Upstream: oracle/cluster-api-provider-oci @ v0.24.0 : cloud/scope/managed_control_plane.go (token user)."""
+    from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_registration import Options, Registrar
+    from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_service_account import kubeconfig_client
+
+    hub.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}})
+    _oke_cluster(hub, "prod-1")
+    _wait(lambda: _available(hub, "prod-1"))
+    outcome = Registrar(kubeconfig_client(hub.kubeconfig_dict()), Options(namespace="default")).run()
+    (result,) = outcome.results
+    assert (result.action, result.credential_mode) == ("created", "service_account"), result
+    registered = hub.get("v1", "Secret", result.secret, "argocd")
+    assert registered["metadata"]["annotations"]["multicluster.gitops/credential-mode"] == "service_account"
+    argocd_config = json.loads(base64.b64decode(registered["data"]["config"]))
+    server = base64.b64decode(registered["data"]["server"]).decode()
+    time.sleep(2.5)  # the kubeconfig token the registration used has expired by now
+    workload = config.new_client_from_config_dict({
+        "apiVersion": "v1", "kind": "Config", "current-context": "argocd",
+        "clusters": [{"name": "w", "cluster": {"server": server,
+                                               "certificate-authority-data": argocd_config["tlsClientConfig"]["caData"]}}],
+        "users": [{"name": "argocd", "user": {"token": argocd_config["bearerToken"]}}],
+        "contexts": [{"name": "argocd", "context": {"cluster": "w", "user": "argocd"}}]})
+    assert client.CoreV1Api(workload).read_namespace("kube-system").metadata.name == "kube-system"
+    again = Registrar(kubeconfig_client(hub.kubeconfig_dict()), Options(namespace="default")).run()
+    assert [r.action for r in again.results] == ["unchanged"]

@@ -70,6 +70,15 @@ BAD = [
      "ingress_tls_reserved_public_ip"),
     ("bad_nsg", "ingress_tls", {**EMAIL, "ingress_tls_nlb_nsg_ids": ["sg-123"]}, "ingress_tls_nlb_nsg_ids"),
     ("dns01_without_solver", "ingress_tls", {**EMAIL, "ingress_tls_acme_solver": "dns01"}, "ingress_tls_dns01_solver"),
+    # oracle/oci-cloud-controller-manager @ v1.31.1 rejects is-preserve-source with externalTrafficPolicy Cluster
+    ("preserve_source_with_cluster_policy", "ingress_tls", {
+        **EMAIL, "ingress_tls_preserve_client_ip": True,
+        "ingress_tls_ingress_nginx_extra_values": {"controller": {"service": {"externalTrafficPolicy": "Cluster"}}}},
+     "ingress_tls_ingress_nginx_extra_values"),
+    ("preserve_source_annotation_in_extra_values", "ingress_tls", {
+        **EMAIL, "ingress_tls_ingress_nginx_extra_values": {"controller": {"service": {"annotations": {
+            "oci-network-load-balancer.oraclecloud.com/is-preserve-source": "false"}}}}},
+     "ingress_tls_ingress_nginx_extra_values"),
     ("argocd_no_hostname", "argocd", {**ARGO, "argocd_hostname": ""}, "argocd_hostname"),
     ("argocd_ip_hostname", "argocd", {**ARGO, "argocd_hostname": "https://argocd.example.com"}, "argocd_hostname"),
     ("argocd_no_password", "argocd", {**ARGO, "argocd_admin_password": ""}, "argocd_admin_password"),
@@ -157,23 +166,68 @@ def _values(rendered: dict[str, Rendered], cid: str, template: str) -> dict[str,
     return values
 
 
+# Every Service annotation key the OCI cloud controller manager reads for a Network Load Balancer, as declared in
+# oracle/oci-cloud-controller-manager @ v1.31.1 : pkg/cloudprovider/providers/oci/load_balancer_spec.go
+# (the shared `oci.oraclecloud.com/load-balancer-type` selects the NLB; the NLB keys are the
+# `oci-network-load-balancer.oraclecloud.com/` ones used in this role).
+CCM_NLB_ANNOTATIONS = frozenset({
+    "oci.oraclecloud.com/load-balancer-type",
+    "oci-network-load-balancer.oraclecloud.com/security-list-management-mode",
+    "oci-network-load-balancer.oraclecloud.com/oci-network-security-groups",
+    "oci-network-load-balancer.oraclecloud.com/is-preserve-source",
+})
+CCM_SECURITY_LIST_MODES = ("All", "Frontend", "None")
+
+
 def test_ingress_nginx_nlb_service(rendered: dict[str, Rendered]) -> None:
+    """Upstream: oracle/oci-cloud-controller-manager @ v1.31.1 : pkg/cloudprovider/providers/oci/load_balancer_spec.go
+    (getPreserveSource: "is-preserve-source annotation cannot be set when externalTrafficPolicy is set to Cluster";
+    the NLB reads its NSGs from oci-network-load-balancer.oraclecloud.com/oci-network-security-groups)."""
     default = _values(rendered, "ingress_defaults", "ingress-nginx-values.yaml.j2")["controller"]["service"]
     assert default["type"] == "LoadBalancer"
     assert default["externalTrafficPolicy"] == "Cluster"  # hairpin-safe default, see docs/hub.md
+    # no is-preserve-source at all with Cluster: the CCM refuses the Service when the key is present, even "false"
     assert default["annotations"] == {
         "oci.oraclecloud.com/load-balancer-type": "nlb",
         "oci-network-load-balancer.oraclecloud.com/security-list-management-mode": "None",
-        "oci-network-load-balancer.oraclecloud.com/is-preserve-source": "false",
     }
     assert "loadBalancerIP" not in default
     options = _values(rendered, "ingress_nlb_options", "ingress-nginx-values.yaml.j2")["controller"]["service"]
     assert options["externalTrafficPolicy"] == "Local"
     assert options["loadBalancerIP"] == "203.0.113.10"
-    assert options["annotations"]["oci-network-load-balancer.oraclecloud.com/is-preserve-source"] == "true"
-    assert options["annotations"]["oci-network-load-balancer.oraclecloud.com/security-list-management-mode"] == "All"
-    assert options["annotations"]["oci.oraclecloud.com/oci-network-security-groups"] == \
-        "ocid1.networksecuritygroup.oc1.eu-frankfurt-1.aaaaaaaa1234"
+    assert options["annotations"] == {
+        "oci.oraclecloud.com/load-balancer-type": "nlb",
+        "oci-network-load-balancer.oraclecloud.com/security-list-management-mode": "All",
+        "oci-network-load-balancer.oraclecloud.com/is-preserve-source": "true",
+        "oci-network-load-balancer.oraclecloud.com/oci-network-security-groups":
+            "ocid1.networksecuritygroup.oc1.eu-frankfurt-1.aaaaaaaa1234",
+    }
+
+
+def test_every_nlb_annotation_is_one_the_ccm_reads(rendered: dict[str, Rendered]) -> None:
+    """Upstream: oracle/oci-cloud-controller-manager @ v1.31.1 : pkg/cloudprovider/providers/oci/load_balancer_spec.go
+    (the ServiceAnnotationNetworkLoadBalancer* constants, getSecurityListManagementMode, getPreserveSource): every key
+    the role writes is one the CCM reads for an NLB, with a value it accepts, and is-preserve-source only with Local."""
+    for case in [c for c in GOOD if c.role == "ingress_tls"]:
+        service = _values(rendered, case.id, "ingress-nginx-values.yaml.j2")["controller"]["service"]
+        annotations = service["annotations"]
+        assert set(annotations) <= CCM_NLB_ANNOTATIONS, (case.id, set(annotations) - CCM_NLB_ANNOTATIONS)
+        assert annotations["oci.oraclecloud.com/load-balancer-type"] == "nlb"
+        assert annotations["oci-network-load-balancer.oraclecloud.com/security-list-management-mode"] in \
+            CCM_SECURITY_LIST_MODES
+        if "oci-network-load-balancer.oraclecloud.com/is-preserve-source" in annotations:
+            assert service["externalTrafficPolicy"] == "Local", case.id
+            assert annotations["oci-network-load-balancer.oraclecloud.com/is-preserve-source"] == "true", case.id
+
+
+def test_preserve_source_with_cluster_policy_names_the_ccm_rule(rendered: dict[str, Rendered]) -> None:
+    """Upstream: oracle/oci-cloud-controller-manager @ v1.31.1 : pkg/cloudprovider/providers/oci/load_balancer_spec.go
+    (getPreserveSource). The preflight says why the NLB would never be created and how to fix it."""
+    for cid in ("preserve_source_with_cluster_policy", "preserve_source_annotation_in_extra_values"):
+        message = rendered[cid].message
+        assert "externalTrafficPolicy Cluster" in message, message
+        assert "never creates the Network Load Balancer" in message, message
+        assert "ingress_tls_preserve_client_ip: true" in message, message
 
 
 def test_cert_manager_values_and_solvers(rendered: dict[str, Rendered]) -> None:

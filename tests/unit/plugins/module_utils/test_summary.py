@@ -48,8 +48,9 @@ def _cluster(name, ns="fleet", infra="OCICluster", phase="Provisioned", labels=N
             "spec": {"infrastructureRef": {"kind": infra}}, "status": {"phase": phase}}
 
 
-def _secret(name, ns, labels):
+def _secret(name, ns, labels, mode="kubeconfig"):
     return {"metadata": {"name": f"cluster-{ns}.{name}",
+                         "annotations": {"multicluster.gitops/credential-mode": mode} if mode else {},
                          "labels": {"multicluster.gitops/registered": "true", "multicluster.gitops/cluster-name": name,
                                     "multicluster.gitops/cluster-namespace": ns, **labels}},
             "data": {"server": base64.b64encode(f"https://{name}:6443".encode()).decode()}}
@@ -86,11 +87,12 @@ def test_table_and_mermaid():
     summary = s.build_summary([_cluster("prod-1", labels={"env": "prod"})], [_secret("prod-1", "fleet", {})],
                               [_appset("guestbook", {"clusters": {}})])
     table = s.to_table(summary)
-    assert table[0].split() == ["CLUSTER", "KIND", "PHASE", "IN", "ARGO", "CD", "APPLICATIONSETS"]
-    assert table[1].split() == ["fleet/prod-1", "self-managed", "Provisioned", "yes", "guestbook"]
+    assert table[0].split() == ["CLUSTER", "KIND", "PHASE", "IN", "ARGO", "CD", "CREDENTIALS", "APPLICATIONSETS"]
+    assert table[1].split() == ["fleet/prod-1", "self-managed", "Provisioned", "yes", "kubeconfig", "guestbook"]
     diagram = s.to_mermaid(summary)
     assert diagram.startswith("flowchart LR\n")
     assert "hub -->|CAPI| cluster_fleet_prod_1" in diagram
+    assert "self-managed · Provisioned · registered (kubeconfig)" in diagram
     assert "appset_guestbook -->|deploys to| cluster_fleet_prod_1" in diagram
 
 
@@ -111,3 +113,17 @@ def test_registration_is_read_from_the_ownership_label():
     assert rows["test-1"]["registered"] and rows["test-1"]["applicationsets"] == ["guestbook"]
     assert not rows["prod-1"]["registered"] and rows["prod-1"]["applicationsets"] == []
     assert s.ARGOCD_CLUSTER_SELECTOR == "argocd.argoproj.io/secret-type=cluster,multicluster.gitops/registered=true"
+
+
+def test_credential_mode_per_cluster():
+    """The mode comes from the annotation both writers put on the Argo CD Secret (the module and the Kyverno policy):
+    an OKE cluster registered with a ServiceAccount token shows service_account, an unregistered one nothing."""
+    clusters = [_cluster("oke-1", infra="OCIManagedCluster"), _cluster("sm-1"), _cluster("old-1"), _cluster("new-1")]
+    secrets = [_secret("oke-1", "fleet", {}, mode="service_account"), _secret("sm-1", "fleet", {}),
+               _secret("old-1", "fleet", {}, mode=None)]
+    summary = s.build_summary(clusters, secrets, [])
+    modes = {r["cluster"]: r["credential_mode"] for r in summary["clusters"]}
+    assert modes == {"oke-1": "service_account", "sm-1": "kubeconfig", "old-1": "unknown", "new-1": None}
+    lines = {line.split()[0]: line.split() for line in s.to_table(summary)[1:]}
+    assert lines["fleet/oke-1"][1:5] == ["oke", "Provisioned", "yes", "service_account"]
+    assert lines["fleet/new-1"][3:5] == ["no", "-"]

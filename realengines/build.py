@@ -36,6 +36,19 @@ class Component:
 
     name: str
     binaries: dict[str, str] = field(default_factory=dict)  # binary name -> Go package
+    # Kubernetes binaries report their version (/version, --version) from -X ldflags, as
+    # kubernetes/kubernetes hack/lib/version.sh sets them; the module's version comes from go.mod.
+    kubernetes_version_of: str | None = None
+
+    def ldflags(self) -> str:
+        flags = ["-s", "-w"]
+        if self.kubernetes_version_of:
+            version = module_version(self, self.kubernetes_version_of)
+            major, minor = version.lstrip("v").split(".")[:2]
+            for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+                flags += [f"-X {pkg}.gitVersion={version}", f"-X {pkg}.gitMajor={major}",
+                          f"-X {pkg}.gitMinor={minor}", f"-X {pkg}.gitTreeState=clean"]
+        return " ".join(flags)
 
     @property
     def module_dir(self) -> Path:
@@ -47,12 +60,23 @@ COMPONENTS: dict[str, Component] = {
         "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
         "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
         "etcd": "./cmd/etcd",
-    }),
+    }, kubernetes_version_of="k8s.io/kubernetes"),
 }
 
 
 class BuildError(RuntimeError):
     """A component did not build; the message says why (and where the full log is)."""
+
+
+def module_version(component: Component, module: str) -> str:
+    """The version ``component``'s go.mod requires of ``module``."""
+    for line in (component.module_dir / "go.mod").read_text().splitlines():
+        words = line.split()
+        if words[:1] == ["require"]:
+            words = words[1:]
+        if len(words) >= 2 and words[0] == module and words[1].startswith("v"):
+            return words[1]
+    raise BuildError(f"{component.module_dir}/go.mod does not require {module}")
 
 
 def binary(name: str) -> Path:
@@ -78,6 +102,7 @@ def stamp(component: Component) -> str:
         digest.update(path.read_bytes() if path.exists() else b"<missing>")
     for name, pkg in sorted(component.binaries.items()):
         digest.update(f"{name}={pkg}\n".encode())
+    digest.update(component.ldflags().encode())
     digest.update(go_version().encode())
     return digest.hexdigest()
 
@@ -132,7 +157,7 @@ def build(component_name: str, *, force: bool = False, out=sys.stdout) -> bool:
     env = dict(os.environ)
     env["GOFLAGS"] = " ".join(f for f in env.get("GOFLAGS", "").split() if not f.startswith("-mod="))
     with tempfile.TemporaryDirectory(prefix=f"build-{component_name}-", dir=CACHE) as tmp:
-        command = ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", tmp + os.sep,
+        command = ["go", "build", "-trimpath", f"-ldflags={component.ldflags()}", "-o", tmp + os.sep,
                    *component.binaries.values()]
         print(f"{component_name}: building {', '.join(component.binaries)} in {component.module_dir} "
               f"({go_version()}, GOCACHE={_gocache(env)}); log: {log}", file=out, flush=True)

@@ -117,8 +117,19 @@ def ns(kube_hub: KubeServer) -> Iterator[str]:
     """A fresh namespace per test (deleted afterwards with everything in it)."""
     name = f"t-{uuid.uuid4().hex[:10]}"
     kube_hub.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    if isinstance(kube_hub, RealServer):  # the root-CA publisher writes its ConfigMap a moment later
+        assert eventually(lambda: kube_hub.get("v1", "ConfigMap", ROOT_CA, name))
     yield name
     kube_hub.delete("v1", "Namespace", name)
+
+
+# kube-controller-manager's root-ca-cert-publisher puts this ConfigMap in every namespace; kubemu does not.
+ROOT_CA = "kube-root-ca.crt"
+
+
+def own(names: list[str]) -> list[str]:
+    """``names`` without the root-CA ConfigMap of a real server."""
+    return [n for n in names if n != ROOT_CA]
 
 
 def deployment(name: str, namespace: str | None = None, replicas: int = 1, **labels: str) -> dict[str, Any]:

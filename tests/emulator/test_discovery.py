@@ -26,6 +26,8 @@ def get(raw: Raw, path: str) -> dict:
 
 
 def test_version(raw):
+    """Upstream: kubernetes/kubernetes @ v1.34.4 : hack/lib/version.sh (gitVersion/gitMajor/gitMinor are -X
+    ldflags of k8s.io/component-base/version; realengines/build.py sets them)."""
     info = get(raw, "/version")
     assert info["major"] == "1" and info["gitVersion"].startswith("v1.")
 
@@ -77,7 +79,7 @@ def test_crd_discovery_with_status_and_versions(raw, kube_require_crds):
 
 def test_unknown_group_is_404(raw):
     status, body = raw("GET", "/apis/nope.example.com/v1")
-    assert status == 404 and body["kind"] == "Status" and body["reason"] == "NotFound"
+    assert status == 404  # kube-apiserver answers "404 page not found" as text, kubemu a Status
 
 
 def widget_crd(group: str = "example.com") -> dict:

@@ -48,6 +48,15 @@ COMPONENTS: dict[str, Component] = {
         "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
         "etcd": "./cmd/etcd",
     }),
+    # Cluster API v1.12.5 (+ its test module for CAPD): core, kubeadm bootstrap and control plane, CAPD
+    # (Docker and in-memory "dev" backends). The two kubeadm mains share a package name, hence
+    # separate `go build` runs (see _batches).
+    "capi": Component("capi", {
+        "capi-manager": "sigs.k8s.io/cluster-api",
+        "capi-kubeadm-bootstrap": "sigs.k8s.io/cluster-api/bootstrap/kubeadm",
+        "capi-kubeadm-control-plane": "sigs.k8s.io/cluster-api/controlplane/kubeadm",
+        "capd-manager": "sigs.k8s.io/cluster-api/test/infrastructure/docker",
+    }),
 }
 
 
@@ -131,31 +140,50 @@ def build(component_name: str, *, force: bool = False, out=sys.stdout) -> bool:
     log = LOGS / f"build-{component_name}.log"
     env = dict(os.environ)
     env["GOFLAGS"] = " ".join(f for f in env.get("GOFLAGS", "").split() if not f.startswith("-mod="))
-    with tempfile.TemporaryDirectory(prefix=f"build-{component_name}-", dir=CACHE) as tmp:
-        command = ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", tmp + os.sep,
-                   *component.binaries.values()]
-        print(f"{component_name}: building {', '.join(component.binaries)} in {component.module_dir} "
-              f"({go_version()}, GOCACHE={_gocache(env)}); log: {log}", file=out, flush=True)
-        with log.open("w") as handle:
-            handle.write(" ".join(command) + "\n")
-            handle.flush()
-            result = subprocess.run(command, cwd=component.module_dir, env=env, stdout=handle,
-                                    stderr=subprocess.STDOUT, check=False)
-        if result.returncode != 0:
-            tail = "\n".join(log.read_text().splitlines()[-20:])
-            raise BuildError(f"{component_name}: go build failed (exit {result.returncode}); "
-                             f"last lines of {log}:\n{tail}")
-        for name, pkg in component.binaries.items():
-            built = Path(tmp) / pkg.rstrip("/").rsplit("/", 1)[-1]
-            if not built.exists():
-                raise BuildError(f"{component_name}: go build produced no binary for {pkg}")
-            os.replace(built, binary(name))
+    print(f"{component_name}: building {', '.join(component.binaries)} in {component.module_dir} "
+          f"({go_version()}, GOCACHE={_gocache(env)}); log: {log}", file=out, flush=True)
+    log.write_text("")
+    for batch in _batches(component.binaries):
+        with tempfile.TemporaryDirectory(prefix=f"build-{component_name}-", dir=CACHE) as tmp:
+            command = ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", tmp + os.sep, *batch.values()]
+            with log.open("a") as handle:
+                handle.write(" ".join(command) + "\n")
+                handle.flush()
+                result = subprocess.run(command, cwd=component.module_dir, env=env, stdout=handle,
+                                        stderr=subprocess.STDOUT, check=False)
+            if result.returncode != 0:
+                tail = "\n".join(log.read_text().splitlines()[-20:])
+                raise BuildError(f"{component_name}: go build failed (exit {result.returncode}); "
+                                 f"last lines of {log}:\n{tail}")
+            for name, pkg in batch.items():
+                built = Path(tmp) / _basename(pkg)
+                if not built.exists():
+                    raise BuildError(f"{component_name}: go build produced no binary for {pkg}")
+                os.replace(built, binary(name))
     stamp_path(component).write_text(current + "\n")
     elapsed = time.monotonic() - started
     print(f"{component_name}: built in {elapsed:.0f}s ({elapsed / 60:.1f} min); binaries:", file=out)
     for name in component.binaries:
         print(f"  {binary(name)}  {_size(binary(name).stat().st_size)}", file=out)
     return True
+
+
+def _basename(pkg: str) -> str:
+    """File name `go build -o <dir>/` gives the binary of a main package."""
+    return pkg.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _batches(binaries: dict[str, str]) -> list[dict[str, str]]:
+    """Split the binaries into `go build` runs whose packages end in distinct names (one run when possible)."""
+    batches: list[dict[str, str]] = []
+    for name, pkg in binaries.items():
+        for batch in batches:
+            if _basename(pkg) not in {_basename(p) for p in batch.values()}:
+                batch[name] = pkg
+                break
+        else:
+            batches.append({name: pkg})
+    return batches
 
 
 def _gocache(env: dict[str, str]) -> str:

@@ -12,8 +12,8 @@ in-process). Usage::
 ``start()`` does what clusterctl + cert-manager would do in a real management cluster, on 127.0.0.1:
 
 * a CA and a serving certificate (IP SAN 127.0.0.1) shared by the four webhook servers;
-* the CRDs of the release (``/work/shared/crds/engines/cluster-api-v1.12.11`` by default) with
-  ``spec.conversion`` pointed at the ``/convert`` endpoint of the manager owning the group, as envtest
+* the CRDs of the release (``/work/shared/crds/engines/cluster-api-v1.12.11`` by default), the
+  providers' ones with the contract labels their kustomization adds, and ``spec.conversion`` pointed at the ``/convert`` endpoint of the manager owning the group, as envtest
   does (the release bases carry no conversion stanza);
 * one Mutating- and one ValidatingWebhookConfiguration per manager, generated from ``WEBHOOKS`` (paths
   follow controller-runtime's ``/mutate-<group>-<version>-<kind>`` scheme; the table mirrors each
@@ -91,6 +91,7 @@ class Manager:
     groups: tuple[str, ...]
     webhooks: tuple[Webhook, ...]
     env: tuple[tuple[str, str], ...] = ()
+    crd_labels: tuple[tuple[str, str], ...] = ()
 
 
 def _hooks(verb: str, group: str, *kinds: str, operations: tuple[str, ...] = ("CREATE", "UPDATE"),
@@ -105,6 +106,9 @@ CORE, ADDONS, RUNTIME, IPAM = ("cluster.x-k8s.io", "addons.cluster.x-k8s.io", "r
 BOOTSTRAP, CONTROLPLANE, INFRA = ("bootstrap.cluster.x-k8s.io", "controlplane.cluster.x-k8s.io",
                                   "infrastructure.cluster.x-k8s.io")
 CUD = ("CREATE", "UPDATE", "DELETE")
+# The providers' config/crd/kustomization.yaml label their CRDs with the contract versions they implement;
+# the core controllers read them to pick the apiVersion of a referenced object (internal/contract/version.go).
+PROVIDER_CONTRACT_LABELS = (("cluster.x-k8s.io/v1beta1", "v1beta1"), ("cluster.x-k8s.io/v1beta2", "v1beta2"))
 
 # From kubernetes-sigs/cluster-api @ v1.12.5 : config/webhook/manifests.yaml,
 # bootstrap/kubeadm/config/webhook/manifests.yaml, controlplane/kubeadm/config/webhook/manifests.yaml,
@@ -125,18 +129,18 @@ MANAGERS: tuple[Manager, ...] = (
     Manager("capi-kubeadm-bootstrap", (BOOTSTRAP,), (
         *_hooks("mutate", BOOTSTRAP, "KubeadmConfigTemplate"),
         *_hooks("validate", BOOTSTRAP, "KubeadmConfig", "KubeadmConfigTemplate"),
-    )),
+    ), crd_labels=PROVIDER_CONTRACT_LABELS),
     Manager("capi-kubeadm-control-plane", (CONTROLPLANE,), (
         *_hooks("mutate", CONTROLPLANE, "KubeadmControlPlane"),
         *_hooks("validate", CONTROLPLANE, "KubeadmControlPlane", operations=("UPDATE",), subresource="scale"),
         *_hooks("validate", CONTROLPLANE, "KubeadmControlPlane", "KubeadmControlPlaneTemplate"),
-    )),
+    ), crd_labels=PROVIDER_CONTRACT_LABELS),
     Manager("capd-manager", (INFRA,), (
         *_hooks("mutate", INFRA, "DevCluster", "DevClusterTemplate", "DevMachine", "DevMachineTemplate",
                 "DockerCluster", "DockerClusterTemplate"),
         *_hooks("validate", INFRA, "DevCluster", "DevClusterTemplate", "DevMachine", "DevMachineTemplate",
                 "DockerCluster", "DockerClusterTemplate", "DockerMachineTemplate"),
-    ), env=(("POD_IP", "127.0.0.1"),)),
+    ), env=(("POD_IP", "127.0.0.1"),), crd_labels=PROVIDER_CONTRACT_LABELS),
 )
 
 
@@ -337,13 +341,20 @@ class CapiManagers:
 
     # ------------------------------------------------------------------------------------- steps
     def _install_crds(self, crd_dir: Path) -> None:
-        from .crds import ConversionWebhook, install_crds
+        from .crds import ConversionWebhook, install_crds, load_crds
 
         for run in self.running.values():
-            files = _crd_files(crd_dir, run.manager.groups)
-            if files:
-                install_crds(self.server, files, webhook=ConversionWebhook(
-                    f"https://127.0.0.1:{run.webhook_port}/convert", self.ca_pem, run.manager.groups))
+            crds = load_crds(_crd_files(crd_dir, run.manager.groups))
+            if not crds:
+                continue
+            # the release's kustomization adds the contract labels at install time: so do we
+            out = self.state_dir / "crds" / run.manager.binary
+            out.mkdir(parents=True, exist_ok=True)
+            for crd in crds:
+                crd["metadata"].setdefault("labels", {}).update(dict(run.manager.crd_labels))
+                (out / f"{crd['metadata']['name']}.yaml").write_text(json.dumps(crd))
+            install_crds(self.server, [out], webhook=ConversionWebhook(
+                f"https://127.0.0.1:{run.webhook_port}/convert", self.ca_pem, run.manager.groups))
 
     def _register_webhooks(self) -> None:
         ports = {name: run.webhook_port for name, run in self.running.items()}

@@ -36,6 +36,10 @@ class Component:
 
     name: str
     binaries: dict[str, str] = field(default_factory=dict)  # binary name -> Go package
+    # Version stamping as the upstream release scripts do (`-X <pkg>.gitVersion=...`): the Go package
+    # holding gitVersion/gitMajor/gitMinor and the module (in go.mod) whose version it reports.
+    version_package: str = ""
+    version_module: str = ""
 
     @property
     def module_dir(self) -> Path:
@@ -43,11 +47,13 @@ class Component:
 
 
 COMPONENTS: dict[str, Component] = {
+    # /version of an unstamped build says v0.0.0-master, which clients checking a minimum server version
+    # (Cluster API's managers) refuse; kubernetes' hack/lib/version.sh stamps component-base/version.
     "kube": Component("kube", {
         "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
         "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
         "etcd": "./cmd/etcd",
-    }),
+    }, version_package="k8s.io/component-base/version", version_module="k8s.io/kubernetes"),
     # Cluster API v1.12.5 (+ its test module for CAPD): core, kubeadm bootstrap and control plane, CAPD
     # (Docker and in-memory "dev" backends). The two kubeadm mains share a package name, hence
     # separate `go build` runs (see _batches).
@@ -56,7 +62,7 @@ COMPONENTS: dict[str, Component] = {
         "capi-kubeadm-bootstrap": "sigs.k8s.io/cluster-api/bootstrap/kubeadm",
         "capi-kubeadm-control-plane": "sigs.k8s.io/cluster-api/controlplane/kubeadm",
         "capd-manager": "sigs.k8s.io/cluster-api/test/infrastructure/docker",
-    }),
+    }, version_package="sigs.k8s.io/cluster-api/version", version_module="sigs.k8s.io/cluster-api"),
 }
 
 
@@ -87,6 +93,7 @@ def stamp(component: Component) -> str:
         digest.update(path.read_bytes() if path.exists() else b"<missing>")
     for name, pkg in sorted(component.binaries.items()):
         digest.update(f"{name}={pkg}\n".encode())
+    digest.update(ldflags(component).encode())
     digest.update(go_version().encode())
     return digest.hexdigest()
 
@@ -145,7 +152,8 @@ def build(component_name: str, *, force: bool = False, out=sys.stdout) -> bool:
     log.write_text("")
     for batch in _batches(component.binaries):
         with tempfile.TemporaryDirectory(prefix=f"build-{component_name}-", dir=CACHE) as tmp:
-            command = ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", tmp + os.sep, *batch.values()]
+            command = ["go", "build", "-trimpath", f"-ldflags={ldflags(component)}", "-o", tmp + os.sep,
+                       *batch.values()]
             with log.open("a") as handle:
                 handle.write(" ".join(command) + "\n")
                 handle.flush()
@@ -166,6 +174,32 @@ def build(component_name: str, *, force: bool = False, out=sys.stdout) -> bool:
     for name in component.binaries:
         print(f"  {binary(name)}  {_size(binary(name).stat().st_size)}", file=out)
     return True
+
+
+def module_version(component: Component, module: str) -> str:
+    """The version go.mod of ``component`` requires for ``module`` (a replace line to a version wins)."""
+    version = ""
+    for line in (component.module_dir / "go.mod").read_text().splitlines():
+        words = line.split("//")[0].split()
+        if words[:1] == ["require"]:
+            words = words[1:]
+        if len(words) >= 2 and words[0] == module and words[1].startswith("v"):
+            version = version or words[1]
+        if len(words) >= 4 and words[0] == module and words[1] == "=>" and words[3].startswith("v"):
+            version = words[3]
+    return version
+
+
+def ldflags(component: Component) -> str:
+    """``-s -w`` plus the version stamp of ``component`` (gitVersion, gitMajor, gitMinor)."""
+    flags = ["-s", "-w"]
+    version = module_version(component, component.version_module) if component.version_module else ""
+    if component.version_package and version:
+        major, minor = version.lstrip("v").split(".")[:2]
+        pkg = component.version_package
+        flags += [f"-X {pkg}.gitVersion={version}", f"-X {pkg}.gitMajor={major}", f"-X {pkg}.gitMinor={minor}",
+                  f"-X {pkg}.gitTreeState=clean"]
+    return " ".join(flags)
 
 
 def _basename(pkg: str) -> str:

@@ -180,7 +180,9 @@ def test_control_plane_initialized_and_kubeconfig_secret(provisioned: tuple[Capi
     (ControlPlaneInitialized condition, status.initialization), util/kubeconfig/kubeconfig.go
     (GenerateSecretWithOwner: name <cluster>-kubeconfig, label cluster.x-k8s.io/cluster-name, type
     cluster.x-k8s.io/secret, key value), controlplane/kubeadm/internal/controllers/helpers.go
-    (reconcileKubeconfig: KCP writes it, owned by the KubeadmControlPlane)."""
+    (reconcileKubeconfig: KCP writes it, owned by the KubeadmControlPlane),
+    test/infrastructure/docker/internal/controllers/backends/inmemory/inmemorycluster_backend.go (the
+    DevCluster needs an annotations map: see CapiHub.cluster)."""
     hub, name = provisioned
     cluster = hub.get(B2, "clusters", name)
     assert cluster["status"]["initialization"]["infrastructureProvisioned"] is True

@@ -12,7 +12,7 @@ import yaml
 from aiohttp import web
 
 from .api import Api
-from .errors import ApiError
+from .errors import ApiError, Cause
 from .resources import ResourceType
 from .selectors import Selector, parse_field_selector, parse_label_selector
 from .store import Event
@@ -313,8 +313,9 @@ def _or_404(doc: dict[str, Any] | None) -> dict[str, Any]:
 def _dry_run(values: list[str] | str) -> bool:
     values = [values] if isinstance(values, str) else list(values)
     for value in values:
-        if value != "All":
-            raise ApiError.bad_request(f'Invalid dry run value: "{value}": supported values: "All"')
+        if value != "All":  # as kube-apiserver: 422, field dryRun (apimachinery ValidateDryRun)
+            raise ApiError.invalid("CreateOptions", "meta.k8s.io", "", [Cause(
+                "FieldValueNotSupported", f'Unsupported value: "{value}": supported values: "All"', "dryRun")])
     return bool(values)
 
 

@@ -38,7 +38,7 @@ class Component:
     binaries: dict[str, str] = field(default_factory=dict)  # binary name -> Go package
     # Version stamping as the upstream release scripts do (`-X <pkg>.gitVersion=...`): the Go package
     # holding gitVersion/gitMajor/gitMinor and the module (in go.mod) whose version it reports.
-    version_package: str = ""
+    version_package: str = ""   # comma-separated when several packages carry the version
     version_module: str = ""
 
     @property
@@ -53,7 +53,8 @@ COMPONENTS: dict[str, Component] = {
         "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
         "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
         "etcd": "./cmd/etcd",
-    }, version_package="k8s.io/component-base/version", version_module="k8s.io/kubernetes"),
+    }, version_package="k8s.io/component-base/version,k8s.io/client-go/pkg/version",
+        version_module="k8s.io/kubernetes"),
     # Cluster API v1.12.5 (+ its test module for CAPD): core, kubeadm bootstrap and control plane, CAPD
     # (Docker and in-memory "dev" backends). The two kubeadm mains share a package name, hence
     # separate `go build` runs (see _batches).
@@ -196,9 +197,9 @@ def ldflags(component: Component) -> str:
     version = module_version(component, component.version_module) if component.version_module else ""
     if component.version_package and version:
         major, minor = version.lstrip("v").split(".")[:2]
-        pkg = component.version_package
-        flags += [f"-X {pkg}.gitVersion={version}", f"-X {pkg}.gitMajor={major}", f"-X {pkg}.gitMinor={minor}",
-                  f"-X {pkg}.gitTreeState=clean"]
+        for pkg in component.version_package.split(","):
+            flags += [f"-X {pkg}.gitVersion={version}", f"-X {pkg}.gitMajor={major}", f"-X {pkg}.gitMinor={minor}",
+                      f"-X {pkg}.gitTreeState=clean"]
     return " ".join(flags)
 
 

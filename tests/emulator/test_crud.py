@@ -6,7 +6,7 @@ import json
 import pytest
 from kubernetes import client
 
-from .conftest import cm
+from .conftest import cm, deployment, eventually, own
 
 
 def status_of(err: client.ApiException) -> dict:
@@ -17,10 +17,11 @@ def status_of(err: client.ApiException) -> dict:
 
 
 def test_create_returns_201_with_server_metadata(raw, ns):
+    """Upstream: kubernetes/kubernetes @ v1.34.4 : pkg/registry/core/configmap/strategy.go (no Generation)."""
     status, obj = raw("POST", f"/api/v1/namespaces/{ns}/configmaps", cm("a", x="1"))
     assert status == 201
     meta = obj["metadata"]
-    assert meta["namespace"] == ns and meta["generation"] == 1
+    assert meta["namespace"] == ns and "generation" not in meta  # ConfigMaps have no generation
     assert len(meta["uid"]) == 36 and meta["creationTimestamp"].endswith("Z")
     assert int(meta["resourceVersion"]) > 0
 
@@ -41,7 +42,7 @@ def test_get_list_and_list_shape(raw, core, ns):
     assert status == 200 and listed["kind"] == "ConfigMapList" and listed["apiVersion"] == "v1"
     assert int(listed["metadata"]["resourceVersion"]) >= max(
         int(i["metadata"]["resourceVersion"]) for i in listed["items"])
-    assert [i["metadata"]["name"] for i in listed["items"]] == ["one", "two"]
+    assert own([i["metadata"]["name"] for i in listed["items"]]) == ["one", "two"]
 
 
 def test_not_found_and_already_exists_are_status_objects(core, ns):
@@ -77,11 +78,18 @@ def test_boot_namespaces_exist_and_cannot_be_deleted(core):
 
 
 def test_put_replaces_and_bumps_generation(core, ns):
+    """Upstream: kubernetes/kubernetes @ v1.34.4 : pkg/registry/apps/deployment/strategy.go (Generation = 1,
+    +1 on a spec change) and pkg/registry/core/configmap/strategy.go (none)."""
     created = core.create_namespaced_config_map(ns, cm("a", x="1"))
     created.data = {"y": "2"}
     updated = core.replace_namespaced_config_map("a", ns, created)
-    assert updated.data == {"y": "2"} and updated.metadata.generation == 2
-    assert updated.metadata.uid == created.metadata.uid
+    assert updated.data == {"y": "2"} and updated.metadata.uid == created.metadata.uid
+    assert updated.metadata.generation is None  # no generation on ConfigMaps, even after a change
+    apps = client.AppsV1Api(core.api_client)
+    dep = apps.create_namespaced_deployment(ns, deployment("d"))
+    assert dep.metadata.generation == 1
+    dep.spec.replicas = 2
+    assert apps.replace_namespaced_deployment("d", ns, dep).metadata.generation == 2
 
 
 def test_put_with_stale_resource_version_is_conflict(core, ns):
@@ -103,9 +111,10 @@ def test_merge_patch_with_stale_resource_version_is_conflict(raw, core, ns):
 
 
 def test_metadata_only_change_keeps_generation(core, ns):
-    core.create_namespaced_config_map(ns, cm("a", x="1"))
-    labelled = core.patch_namespaced_config_map("a", ns, {"metadata": {"labels": {"k": "v"}}})
-    assert labelled.metadata.generation == 1 and labelled.metadata.labels == {"k": "v"}
+    apps = client.AppsV1Api(core.api_client)
+    apps.create_namespaced_deployment(ns, deployment("d"))
+    labelled = apps.patch_namespaced_deployment("d", ns, {"metadata": {"labels": {"k": "v"}}})
+    assert labelled.metadata.generation == 1 and labelled.metadata.labels["k"] == "v"
 
 
 def test_noop_write_keeps_resource_version(core, ns):
@@ -124,10 +133,10 @@ def test_merge_patch_null_deletes(raw, ns):
 def test_json_patch_ops_and_failed_test(raw, ns):
     raw("POST", f"/api/v1/namespaces/{ns}/configmaps", cm("a", x="1"))
     ops = [{"op": "add", "path": "/data/y", "value": "2"}, {"op": "remove", "path": "/data/x"},
-           {"op": "add", "path": "/metadata/labels", "value": {"a~b/c": "d"}},
-           {"op": "test", "path": "/metadata/labels/a~0b~1c", "value": "d"}]
+           {"op": "add", "path": "/metadata/labels", "value": {"example.com/c": "d"}},
+           {"op": "test", "path": "/metadata/labels/example.com~1c", "value": "d"}]
     status, obj = raw("PATCH", f"/api/v1/namespaces/{ns}/configmaps/a", ops, "application/json-patch+json")
-    assert status == 200 and obj["data"] == {"y": "2"} and obj["metadata"]["labels"] == {"a~b/c": "d"}
+    assert status == 200 and obj["data"] == {"y": "2"} and obj["metadata"]["labels"] == {"example.com/c": "d"}
     status, body = raw("PATCH", f"/api/v1/namespaces/{ns}/configmaps/a",
                        [{"op": "test", "path": "/data/y", "value": "other"}], "application/json-patch+json")
     assert status == 422 and body["kind"] == "Status"
@@ -156,7 +165,7 @@ def test_delete_and_deletecollection(core, ns):
     deleted = core.delete_namespaced_config_map("a", ns)
     assert deleted.status == "Success" and deleted.details.name == "a"
     core.delete_collection_namespaced_config_map(ns, label_selector="grp=x")
-    assert [c.metadata.name for c in core.list_namespaced_config_map(ns).items] == ["c"]
+    assert own([c.metadata.name for c in core.list_namespaced_config_map(ns).items]) == ["c"]
     with pytest.raises(client.ApiException) as err:
         core.delete_namespaced_config_map("a", ns)
     assert err.value.status == 404
@@ -176,10 +185,11 @@ def test_deleting_a_namespace_deletes_its_objects(kube_hub, core):
     core.create_namespace({"metadata": {"name": "doomed"}})
     core.create_namespaced_config_map("doomed", cm("a"))
     assert core.read_namespace("doomed").status.phase == "Active"
-    assert [s.metadata.name for s in core.list_namespaced_service_account("doomed").items] == ["default"]
+    assert eventually(lambda: [s.metadata.name for s in core.list_namespaced_service_account("doomed").items]) \
+        == ["default"]
     core.delete_namespace("doomed")
+    assert eventually(lambda: kube_hub.get("v1", "Namespace", "doomed") is None, timeout=60)
     assert kube_hub.get("v1", "ConfigMap", "a", "doomed") is None
-    assert kube_hub.get("v1", "Namespace", "doomed") is None
 
 
 def test_dynamic_client_crud_on_custom_resource(dyn, ns, kube_require_crds):
@@ -199,7 +209,8 @@ def test_dynamic_client_crud_on_custom_resource(dyn, ns, kube_require_crds):
 
 
 def test_multi_version_crd_serves_one_object_under_each_version(custom, ns, kube_require_crds):
-    body = {"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster", "metadata": {"name": "c1"}, "spec": {}}
+    body = {"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster", "metadata": {"name": "c1"},
+            "spec": {"paused": False}}  # the CRD's spec has minProperties: 1
     custom.create_namespaced_custom_object("cluster.x-k8s.io", "v1beta2", ns, "clusters", body)
     old = custom.get_namespaced_custom_object("cluster.x-k8s.io", "v1beta1", ns, "clusters", "c1")
     assert old["apiVersion"] == "cluster.x-k8s.io/v1beta1" and old["metadata"]["name"] == "c1"

@@ -6,7 +6,7 @@ from kubernetes import client
 
 from kubemu import KubeServer
 
-from .conftest import Raw, api_client_for
+from .conftest import Raw, api_client_for, eventually
 
 BUILTINS = {
     "v1": {"namespaces", "secrets", "configmaps", "services", "serviceaccounts", "pods", "events"},
@@ -26,6 +26,8 @@ def get(raw: Raw, path: str) -> dict:
 
 
 def test_version(raw):
+    """Upstream: kubernetes/kubernetes @ v1.34.4 : hack/lib/version.sh (gitVersion/gitMajor/gitMinor are -X
+    ldflags of k8s.io/component-base/version; realengines/build.py sets them)."""
     info = get(raw, "/version")
     assert info["major"] == "1" and info["gitVersion"].startswith("v1.")
 
@@ -42,7 +44,7 @@ def test_builtin_resources_are_listed(raw, group_version, plurals):
     names = {r["name"] for r in doc["resources"]}
     assert plurals <= names
     for entry in doc["resources"]:
-        if "/" not in entry["name"]:
+        if entry["name"] in plurals:  # others may serve fewer verbs (bindings: create only)
             assert {"name", "singularName", "namespaced", "kind", "verbs"} <= set(entry)
             assert {"get", "list", "watch", "create", "update", "patch", "delete"} <= set(entry["verbs"])
 
@@ -77,7 +79,7 @@ def test_crd_discovery_with_status_and_versions(raw, kube_require_crds):
 
 def test_unknown_group_is_404(raw):
     status, body = raw("GET", "/apis/nope.example.com/v1")
-    assert status == 404 and body["kind"] == "Status" and body["reason"] == "NotFound"
+    assert status == 404  # kube-apiserver answers "404 page not found" as text, kubemu a Status
 
 
 def widget_crd(group: str = "example.com") -> dict:
@@ -107,9 +109,13 @@ def test_crd_created_through_the_api_is_discoverable_at_once(kube_server_factory
     raw = Raw(srv)
     ext = client.ApiextensionsV1Api(api)
     ext.create_custom_resource_definition(widget_crd())
-    crd = ext.read_custom_resource_definition("widgets.example.com")
-    assert {c.type: c.status for c in crd.status.conditions}["Established"] == "True"
+
+    def established() -> bool:
+        crd = ext.read_custom_resource_definition("widgets.example.com")
+        return {c.type: c.status for c in crd.status.conditions or []}.get("Established") == "True"
+
+    assert eventually(established)  # kubemu: at once; kube-apiserver: its establishing controller, a moment later
     resources = {r["name"] for r in get(raw, "/apis/example.com/v1")["resources"]}
     assert resources == {"widgets", "widgets/status"}
     ext.delete_custom_resource_definition("widgets.example.com")
-    assert raw("GET", "/apis/example.com/v1")[0] == 404
+    assert eventually(lambda: raw("GET", "/apis/example.com/v1")[0] == 404)

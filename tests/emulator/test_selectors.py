@@ -6,7 +6,7 @@ import pytest
 from kubemu.errors import ApiError
 from kubemu.selectors import parse_field_selector, parse_label_selector
 
-from .conftest import cm
+from .conftest import cm, own
 
 OBJ = {"metadata": {"name": "a", "namespace": "n", "labels": {"env": "prod", "tier": "web", "n": "5"}},
        "type": "Opaque"}
@@ -51,7 +51,7 @@ def test_selectors_over_http(core, ns):
                                        "data": {"tls.crt": "", "tls.key": ""}})
 
     def names(items):
-        return sorted(i.metadata.name for i in items)
+        return own(sorted(i.metadata.name for i in items))
 
     assert names(core.list_namespaced_config_map(ns, label_selector="env in (prod)").items) == ["a", "c"]
     assert names(core.list_namespaced_config_map(ns, field_selector="metadata.name!=a").items) == ["b", "c"]

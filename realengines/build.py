@@ -36,19 +36,10 @@ class Component:
 
     name: str
     binaries: dict[str, str] = field(default_factory=dict)  # binary name -> Go package
-    # Kubernetes binaries report their version (/version, --version) from -X ldflags, as
-    # kubernetes/kubernetes hack/lib/version.sh sets them; the module's version comes from go.mod.
-    kubernetes_version_of: str | None = None
-
-    def ldflags(self) -> str:
-        flags = ["-s", "-w"]
-        if self.kubernetes_version_of:
-            version = module_version(self, self.kubernetes_version_of)
-            major, minor = version.lstrip("v").split(".")[:2]
-            for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
-                flags += [f"-X {pkg}.gitVersion={version}", f"-X {pkg}.gitMajor={major}",
-                          f"-X {pkg}.gitMinor={minor}", f"-X {pkg}.gitTreeState=clean"]
-        return " ".join(flags)
+    # Version stamping as the upstream release scripts do (`-X <pkg>.gitVersion=...`): the Go package
+    # holding gitVersion/gitMajor/gitMinor and the module (in go.mod) whose version it reports.
+    version_package: str = ""   # comma-separated when several packages carry the version
+    version_module: str = ""
 
     @property
     def module_dir(self) -> Path:
@@ -56,27 +47,28 @@ class Component:
 
 
 COMPONENTS: dict[str, Component] = {
+    # /version of an unstamped build says v0.0.0-master, which clients checking a minimum server version
+    # (Cluster API's managers) refuse; kubernetes' hack/lib/version.sh stamps component-base/version.
     "kube": Component("kube", {
         "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
         "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
         "etcd": "./cmd/etcd",
-    }, kubernetes_version_of="k8s.io/kubernetes"),
+    }, version_package="k8s.io/component-base/version,k8s.io/client-go/pkg/version",
+        version_module="k8s.io/kubernetes"),
+    # Cluster API v1.12.5 (+ its test module for CAPD): core, kubeadm bootstrap and control plane, CAPD
+    # (Docker and in-memory "dev" backends). The two kubeadm mains share a package name, hence
+    # separate `go build` runs (see _batches).
+    "capi": Component("capi", {
+        "capi-manager": "sigs.k8s.io/cluster-api",
+        "capi-kubeadm-bootstrap": "sigs.k8s.io/cluster-api/bootstrap/kubeadm",
+        "capi-kubeadm-control-plane": "sigs.k8s.io/cluster-api/controlplane/kubeadm",
+        "capd-manager": "sigs.k8s.io/cluster-api/test/infrastructure/docker",
+    }, version_package="sigs.k8s.io/cluster-api/version", version_module="sigs.k8s.io/cluster-api"),
 }
 
 
 class BuildError(RuntimeError):
     """A component did not build; the message says why (and where the full log is)."""
-
-
-def module_version(component: Component, module: str) -> str:
-    """The version ``component``'s go.mod requires of ``module``."""
-    for line in (component.module_dir / "go.mod").read_text().splitlines():
-        words = line.split()
-        if words[:1] == ["require"]:
-            words = words[1:]
-        if len(words) >= 2 and words[0] == module and words[1].startswith("v"):
-            return words[1]
-    raise BuildError(f"{component.module_dir}/go.mod does not require {module}")
 
 
 def binary(name: str) -> Path:
@@ -102,7 +94,7 @@ def stamp(component: Component) -> str:
         digest.update(path.read_bytes() if path.exists() else b"<missing>")
     for name, pkg in sorted(component.binaries.items()):
         digest.update(f"{name}={pkg}\n".encode())
-    digest.update(component.ldflags().encode())
+    digest.update(ldflags(component).encode())
     digest.update(go_version().encode())
     return digest.hexdigest()
 
@@ -156,31 +148,77 @@ def build(component_name: str, *, force: bool = False, out=sys.stdout) -> bool:
     log = LOGS / f"build-{component_name}.log"
     env = dict(os.environ)
     env["GOFLAGS"] = " ".join(f for f in env.get("GOFLAGS", "").split() if not f.startswith("-mod="))
-    with tempfile.TemporaryDirectory(prefix=f"build-{component_name}-", dir=CACHE) as tmp:
-        command = ["go", "build", "-trimpath", f"-ldflags={component.ldflags()}", "-o", tmp + os.sep,
-                   *component.binaries.values()]
-        print(f"{component_name}: building {', '.join(component.binaries)} in {component.module_dir} "
-              f"({go_version()}, GOCACHE={_gocache(env)}); log: {log}", file=out, flush=True)
-        with log.open("w") as handle:
-            handle.write(" ".join(command) + "\n")
-            handle.flush()
-            result = subprocess.run(command, cwd=component.module_dir, env=env, stdout=handle,
-                                    stderr=subprocess.STDOUT, check=False)
-        if result.returncode != 0:
-            tail = "\n".join(log.read_text().splitlines()[-20:])
-            raise BuildError(f"{component_name}: go build failed (exit {result.returncode}); "
-                             f"last lines of {log}:\n{tail}")
-        for name, pkg in component.binaries.items():
-            built = Path(tmp) / pkg.rstrip("/").rsplit("/", 1)[-1]
-            if not built.exists():
-                raise BuildError(f"{component_name}: go build produced no binary for {pkg}")
-            os.replace(built, binary(name))
+    print(f"{component_name}: building {', '.join(component.binaries)} in {component.module_dir} "
+          f"({go_version()}, GOCACHE={_gocache(env)}); log: {log}", file=out, flush=True)
+    log.write_text("")
+    for batch in _batches(component.binaries):
+        with tempfile.TemporaryDirectory(prefix=f"build-{component_name}-", dir=CACHE) as tmp:
+            command = ["go", "build", "-trimpath", f"-ldflags={ldflags(component)}", "-o", tmp + os.sep,
+                       *batch.values()]
+            with log.open("a") as handle:
+                handle.write(" ".join(command) + "\n")
+                handle.flush()
+                result = subprocess.run(command, cwd=component.module_dir, env=env, stdout=handle,
+                                        stderr=subprocess.STDOUT, check=False)
+            if result.returncode != 0:
+                tail = "\n".join(log.read_text().splitlines()[-20:])
+                raise BuildError(f"{component_name}: go build failed (exit {result.returncode}); "
+                                 f"last lines of {log}:\n{tail}")
+            for name, pkg in batch.items():
+                built = Path(tmp) / _basename(pkg)
+                if not built.exists():
+                    raise BuildError(f"{component_name}: go build produced no binary for {pkg}")
+                os.replace(built, binary(name))
     stamp_path(component).write_text(current + "\n")
     elapsed = time.monotonic() - started
     print(f"{component_name}: built in {elapsed:.0f}s ({elapsed / 60:.1f} min); binaries:", file=out)
     for name in component.binaries:
         print(f"  {binary(name)}  {_size(binary(name).stat().st_size)}", file=out)
     return True
+
+
+def module_version(component: Component, module: str) -> str:
+    """The version go.mod of ``component`` requires for ``module`` (a replace line to a version wins)."""
+    version = ""
+    for line in (component.module_dir / "go.mod").read_text().splitlines():
+        words = line.split("//")[0].split()
+        if words[:1] == ["require"]:
+            words = words[1:]
+        if len(words) >= 2 and words[0] == module and words[1].startswith("v"):
+            version = version or words[1]
+        if len(words) >= 4 and words[0] == module and words[1] == "=>" and words[3].startswith("v"):
+            version = words[3]
+    return version
+
+
+def ldflags(component: Component) -> str:
+    """``-s -w`` plus the version stamp of ``component`` (gitVersion, gitMajor, gitMinor)."""
+    flags = ["-s", "-w"]
+    version = module_version(component, component.version_module) if component.version_module else ""
+    if component.version_package and version:
+        major, minor = version.lstrip("v").split(".")[:2]
+        for pkg in component.version_package.split(","):
+            flags += [f"-X {pkg}.gitVersion={version}", f"-X {pkg}.gitMajor={major}", f"-X {pkg}.gitMinor={minor}",
+                      f"-X {pkg}.gitTreeState=clean"]
+    return " ".join(flags)
+
+
+def _basename(pkg: str) -> str:
+    """File name `go build -o <dir>/` gives the binary of a main package."""
+    return pkg.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _batches(binaries: dict[str, str]) -> list[dict[str, str]]:
+    """Split the binaries into `go build` runs whose packages end in distinct names (one run when possible)."""
+    batches: list[dict[str, str]] = []
+    for name, pkg in binaries.items():
+        for batch in batches:
+            if _basename(pkg) not in {_basename(p) for p in batch.values()}:
+                batch[name] = pkg
+                break
+        else:
+            batches.append({name: pkg})
+    return batches
 
 
 def _gocache(env: dict[str, str]) -> str:

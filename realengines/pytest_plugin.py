@@ -7,6 +7,10 @@ Enable with ``pytest_plugins = ["realengines.pytest_plugin"]`` (tests/conftest.p
   ``.api_client()`` (admin ``kubernetes`` client).
 * ``real_server_factory``: ``factory(name, controller_manager=False, **kwargs) -> started KubeAPIServer``
   (extra API servers, e.g. a workload cluster), each stopped after the test.
+* ``real_capi`` (session): the four Cluster API v1.12.5 managers (core, kubeadm bootstrap, kubeadm
+  control plane, CAPD with its in-memory backend) on ``real_hub`` (``realengines.capi.CapiManagers``:
+  ``.server``, ``.running``, ``.log(binary)``). CAPD's in-memory backend has fixed ports (19000,
+  20000+), so one CAPD runs per machine: under xdist the workers take turns (a file lock).
 * ``require_real_engines(component)``: skip with the reason when the component's binaries are not
   built; fail instead when the component is required: ``MCG_ENGINES_REQUIRED=1`` (every component)
   or a comma list of components (scripts/test.sh sets the ones that built when CI=true).
@@ -16,6 +20,7 @@ started with ``python -m realengines up``.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 from typing import Callable, Iterator
 
@@ -78,3 +83,22 @@ def real_server_factory() -> Iterator[ServerFactory]:
     yield factory
     for server in reversed(started):
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def real_capi(request: pytest.FixtureRequest) -> Iterator["CapiManagers"]:
+    from .capi import CapiError, CapiManagers
+
+    require_real_engines("capi")
+    hub = request.getfixturevalue("real_hub")
+    build.CACHE.mkdir(parents=True, exist_ok=True)
+    with (build.CACHE / "capd-inmemory.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # CAPD's in-memory ports are fixed: one CAPD at a time
+        try:
+            managers = CapiManagers(hub, name=run_name("capi")).start()
+        except (CapiError, EngineError) as err:
+            pytest.fail(str(err), pytrace=False)
+        try:
+            yield managers
+        finally:
+            managers.stop()

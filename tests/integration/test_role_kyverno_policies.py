@@ -68,3 +68,27 @@ def test_bad_variable_fails_in_preflight(hub, tmp_path: Path) -> None:
     assert "kyverno_policies_argocd_namespace" in result.stdout and "Argo_CD" in result.stdout
     assert "Check kyverno_policies_argocd_namespace" in result.stdout
     assert not any(_objects(server).values()), "a failed preflight must not change the hub"
+
+
+def test_check_mode_on_a_fresh_hub_reports_the_argocd_rbac(kube_require_crds, kube_server_factory, tmp_path: Path) -> None:
+    """A hub without the Argo CD namespace yet (site.yml --check before the first run): check mode cannot
+    dry-run the Role and RoleBinding there (the API answers 404), so it reports them and applies the rest."""
+    server = kube_server_factory("hub", crd_dir=kube_require_crds)
+    kubeconfig = server.write_kubeconfig(tmp_path / "hub.kubeconfig")
+    result = run_playbook(tmp_path / "run", PLAYBOOK, kubeconfig=kubeconfig, hostvars=HOSTVARS, check=True)
+    assert result.rc == 0, result.stdout
+    assert f"would create Role argocd/{RBAC}" in result.stdout, result.stdout
+    assert f"would create RoleBinding argocd/{RBAC}" in result.stdout, result.stdout
+    assert result.changed() >= 1, result.stdout
+    assert not any(_objects(server).values()), "check mode wrote to the hub"
+
+
+def test_no_deprecation_warning(hub, tmp_path: Path) -> None:
+    """The role uses no deprecated option: kubernetes.core.k8s's `template:` printed a deprecation warning
+    on every run; the objects are now rendered with the template lookup and passed as `definition`."""
+    server, kubeconfig = hub
+    result = run_playbook(tmp_path, PLAYBOOK, kubeconfig=kubeconfig, hostvars=HOSTVARS,
+                          env={"ANSIBLE_DEPRECATION_WARNINGS": "1"})
+    assert result.rc == 0, result.stdout
+    assert "DEPRECATION" not in result.stdout.upper(), result.stdout
+    assert all(_objects(server).values())

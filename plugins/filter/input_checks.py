@@ -56,10 +56,18 @@ def _key_problem(key: Any) -> str | None:
     return None
 
 
+def _type_name(value: Any) -> str:
+    """The YAML name of a value's type (the data may come as Ansible's tagged subclasses)."""
+    for kind, name in ((bool, "boolean"), ((int, float), "number"), (str, "string"), (Mapping, "mapping")):
+        if isinstance(value, kind):
+            return name
+    return "null" if value is None else "list" if _is_list(value) else type(value).__name__
+
+
 def _value_problem(key: Any, value: Any) -> str | None:
     """Why `value` is not a label value (IsValidLabelValue), or None."""
     if not isinstance(value, str):
-        return f"label {key} has a {type(value).__name__} value {value!r}; label values are strings (quote it)"
+        return f"label {key} has a {_type_name(value)} value {value!r}; label values are strings (quote it)"
     if value and (len(value) > _VALUE_MAX or not _NAME_RE.fullmatch(value)):
         return (f"label {key} has an invalid value {value!r}: empty, or at most {_VALUE_MAX} letters, digits, "
                 "'-', '_' or '.', beginning and ending with a letter or digit")
@@ -69,7 +77,7 @@ def _value_problem(key: Any, value: Any) -> str | None:
 def label_errors(labels: Any, where: str = "labels") -> list[str]:
     """Messages for every invalid key or value of a label mapping; [] when all are valid."""
     if not isinstance(labels, Mapping):
-        return [f"{where} must be a mapping of label keys to values, not {type(labels).__name__}"]
+        return [f"{where} must be a mapping of label keys to values, not {_type_name(labels)}"]
     errors = []
     for key, value in labels.items():
         problem = _key_problem(key) or _value_problem(key, value)
@@ -81,7 +89,7 @@ def label_errors(labels: Any, where: str = "labels") -> list[str]:
 def label_key_errors(keys: Any, where: str = "label keys") -> list[str]:
     """Messages for every string of a list that is not a label key; [] when all are valid."""
     if not _is_list(keys):
-        return [f"{where} must be a list of label keys, not {type(keys).__name__}"]
+        return [f"{where} must be a list of label keys, not {_type_name(keys)}"]
     return [f"{where}: {problem}" for problem in map(_key_problem, keys) if problem]
 
 

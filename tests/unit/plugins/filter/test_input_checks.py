@@ -60,6 +60,12 @@ def test_invalid_label_values(value):
     assert len(errors) == 1 and "label env" in errors[0], errors
 
 
+@pytest.mark.parametrize("value,name", [(True, "boolean"), (3, "number"), (1.5, "number"), (None, "null"),
+                                        (["a"], "list"), ({"a": 1}, "mapping")])
+def test_non_string_values_are_named_by_their_yaml_type(value, name):
+    assert label_errors({"env": value}, "l") == [f"l: label env has a {name} value {value!r}; label values are strings (quote it)"]
+
+
 def test_label_errors_needs_a_mapping():
     assert label_errors(["env"], "x.labels") == ["x.labels must be a mapping of label keys to values, not list"]
 
@@ -68,7 +74,7 @@ def test_label_key_errors():
     assert label_key_errors(["env", "region"], "k") == []
     errors = label_key_errors(["env", "Bad Key!"], "appsets_cluster_labels")
     assert len(errors) == 1 and "'Bad Key!'" in errors[0] and errors[0].startswith("appsets_cluster_labels: ")
-    assert label_key_errors("env", "k") == ["k must be a list of label keys, not str"]
+    assert label_key_errors("env", "k") == ["k must be a list of label keys, not string"]
 
 
 @pytest.mark.parametrize("selector", [
@@ -122,10 +128,14 @@ def test_unknown_keys_accepts_allowed_nested_keys():
 
 
 @pytest.mark.parametrize("data,message", [
-    ({"name": "a", "worker": {}}, "c[0] has an unknown key 'worker' (did you mean 'workers'?); allowed keys: labels, name, network, steps, workers"),
-    ({"workers": {"cont": 1}}, "c[0].workers has an unknown key 'cont' (did you mean 'count'?); allowed keys: count, shape"),
-    ({"network": {"subnets": {"worker": {"id": "x", "typ": "Public"}}}}, "c[0].network.subnets.worker has an unknown key 'typ' (did you mean 'type'?); allowed keys: id, type"),
-    ({"steps": [{"match_labels": {}}, {"matchLabels": {}}]}, "c[0].steps[1] has an unknown key 'matchLabels' (did you mean 'match_labels'?); allowed keys: match_labels"),
+    ({"name": "a", "worker": {}},
+     "c[0] has an unknown key 'worker' (did you mean 'workers'?); allowed keys: labels, name, network, steps, workers"),
+    ({"workers": {"cont": 1}},
+     "c[0].workers has an unknown key 'cont' (did you mean 'count'?); allowed keys: count, shape"),
+    ({"network": {"subnets": {"worker": {"id": "x", "typ": "Public"}}}},
+     "c[0].network.subnets.worker has an unknown key 'typ' (did you mean 'type'?); allowed keys: id, type"),
+    ({"steps": [{"match_labels": {}}, {"matchLabels": {}}]},
+     "c[0].steps[1] has an unknown key 'matchLabels' (did you mean 'match_labels'?); allowed keys: match_labels"),
     ({"zzz": 1}, "c[0] has an unknown key 'zzz'; allowed keys: labels, name, network, steps, workers"),
 ])
 def test_unknown_keys_are_named_with_where_and_allowed(data, message):

@@ -92,3 +92,40 @@ def test_no_deprecation_warning(hub, tmp_path: Path) -> None:
     assert result.rc == 0, result.stdout
     assert "DEPRECATION" not in result.stdout.upper(), result.stdout
     assert all(_objects(server).values())
+
+
+BAD_KUBECONFIGS = {
+    "missing": None,
+    "not-yaml": "this: is: not: yaml: [",
+    "not-a-mapping": "just some text\n",
+    "no-context": "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n",
+    "unknown-current-context": ("apiVersion: v1\nkind: Config\ncurrent-context: gone\nclusters:\n- name: hub\n  cluster:\n"
+                                "    server: https://127.0.0.1:1\ncontexts:\n- name: hub\n  context:\n    cluster: hub\n"
+                                "    user: admin\nusers:\n- name: admin\n  user:\n    token: s3cr3t-token-value\n"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_KUBECONFIGS))
+def test_bad_hub_kubeconfig_is_named_with_its_path(case: str, tmp_path: Path) -> None:
+    """A missing or unusable mcg_hub_kubeconfig fails before the roles with the variable and the path; before,
+    kubernetes.core masked the path (its kubeconfig option is no_log) and a non-YAML file surfaced as an error
+    about the role's internal _kyverno_policies_hub_urls."""
+    path = tmp_path / f"{case}.kubeconfig"
+    if BAD_KUBECONFIGS[case] is not None:
+        path.write_text(BAD_KUBECONFIGS[case])
+    result = run_playbook(tmp_path / "run", PLAYBOOK, kubeconfig=path, hostvars=HOSTVARS)
+    assert result.rc != 0, result.stdout
+    flat = " ".join(result.stdout.split())
+    assert f"mcg_hub_kubeconfig is {path}" in flat, result.stdout
+    assert "_kyverno_policies_hub_urls" not in result.stdout
+    assert "s3cr3t-token-value" not in result.stdout
+    assert "TASK [multicluster.gitops.kyverno_policies" not in result.stdout, "the role ran with an unusable kubeconfig"
+
+
+@pytest.mark.parametrize("playbook", ["playbooks/ingress_tls.yml", "playbooks/argocd.yml", "playbooks/capi_workloads.yml",
+                                      "playbooks/appsets.yml", "playbooks/summary.yml"])
+def test_every_hub_playbook_checks_the_kubeconfig_first(playbook: str, tmp_path: Path) -> None:
+    path = tmp_path / "absent.kubeconfig"
+    result = run_playbook(tmp_path / "run", playbook, kubeconfig=path, hostvars=HOSTVARS)
+    assert result.rc != 0 and result.failed() == 1, result.stdout
+    assert f"mcg_hub_kubeconfig is {path}, which is not a file" in " ".join(result.stdout.split()), result.stdout

@@ -576,11 +576,10 @@ PREFLIGHT_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("unknown-subnet-key", {"capi_workloads_clusters": [{**OKE, "network": {**OKE["network"], "subnets": {
         **OKE["network"]["subnets"], "worker": {"id": "ocid1.subnet.oc1..wrk", "typ": "Public"}}}}]},
      "capi_workloads_clusters[0] (wl-prod-1).network.subnets.worker has an unknown key 'typ' (did you mean 'type'?)"),
-    ("unknown-defaults-key", {"capi_workloads_cluster_defaults": {"kind": "self-managed", "state": "present",
-                                                                   "kubernetes_version": "v1.31.4", "network": {"vcn_cidr": "10.0.0.0/16"},
-                                                                   "pod_cidr": "192.168.0.0/16", "service_cidr": "10.128.0.0/12",
-                                                                   "oke_cluster_type": "ENHANCED_CLUSTER", "oke_cni": "flannel",
-                                                                   "labels": {}, "worker_count": 3}},
+    ("unknown-defaults-key", {"capi_workloads_cluster_defaults": {
+        "kind": "self-managed", "state": "present", "kubernetes_version": "v1.31.4",
+        "network": {"vcn_cidr": "10.0.0.0/16"}, "pod_cidr": "192.168.0.0/16", "service_cidr": "10.128.0.0/12",
+        "oke_cluster_type": "ENHANCED_CLUSTER", "oke_cni": "flannel", "labels": {}, "worker_count": 3}},
      "capi_workloads_cluster_defaults has an unknown key 'worker_count'"),
     # Label keys and values as the API server checks them (kubernetes/apimachinery IsQualifiedName, IsValidLabelValue).
     ("bad-label-key", {"capi_workloads_clusters": [{**SELF_MANAGED, "labels": {"env": "test", "Bad Key!": "x"}}]},

@@ -68,3 +68,64 @@ def test_bad_variable_fails_in_preflight(hub, tmp_path: Path) -> None:
     assert "kyverno_policies_argocd_namespace" in result.stdout and "Argo_CD" in result.stdout
     assert "Check kyverno_policies_argocd_namespace" in result.stdout
     assert not any(_objects(server).values()), "a failed preflight must not change the hub"
+
+
+def test_check_mode_on_a_fresh_hub_reports_the_argocd_rbac(kube_require_crds, kube_server_factory, tmp_path: Path) -> None:
+    """A hub without the Argo CD namespace yet (site.yml --check before the first run): check mode cannot
+    dry-run the Role and RoleBinding there (the API answers 404), so it reports them and applies the rest."""
+    server = kube_server_factory("hub", crd_dir=kube_require_crds)
+    kubeconfig = server.write_kubeconfig(tmp_path / "hub.kubeconfig")
+    result = run_playbook(tmp_path / "run", PLAYBOOK, kubeconfig=kubeconfig, hostvars=HOSTVARS, check=True)
+    assert result.rc == 0, result.stdout
+    assert f"would create Role argocd/{RBAC}" in result.stdout, result.stdout
+    assert f"would create RoleBinding argocd/{RBAC}" in result.stdout, result.stdout
+    assert result.changed() >= 1, result.stdout
+    assert not any(_objects(server).values()), "check mode wrote to the hub"
+
+
+def test_no_deprecation_warning(hub, tmp_path: Path) -> None:
+    """The role uses no deprecated option: kubernetes.core.k8s's `template:` printed a deprecation warning
+    on every run; the objects are now rendered with the template lookup and passed as `definition`."""
+    server, kubeconfig = hub
+    result = run_playbook(tmp_path, PLAYBOOK, kubeconfig=kubeconfig, hostvars=HOSTVARS,
+                          env={"ANSIBLE_DEPRECATION_WARNINGS": "1"})
+    assert result.rc == 0, result.stdout
+    assert "DEPRECATION" not in result.stdout.upper(), result.stdout
+    assert all(_objects(server).values())
+
+
+BAD_KUBECONFIGS = {
+    "missing": None,
+    "not-yaml": "this: is: not: yaml: [",
+    "not-a-mapping": "just some text\n",
+    "no-context": "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n",
+    "unknown-current-context": ("apiVersion: v1\nkind: Config\ncurrent-context: gone\nclusters:\n- name: hub\n  cluster:\n"
+                                "    server: https://127.0.0.1:1\ncontexts:\n- name: hub\n  context:\n    cluster: hub\n"
+                                "    user: admin\nusers:\n- name: admin\n  user:\n    token: s3cr3t-token-value\n"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_KUBECONFIGS))
+def test_bad_hub_kubeconfig_is_named_with_its_path(case: str, tmp_path: Path) -> None:
+    """A missing or unusable mcg_hub_kubeconfig fails before the roles with the variable and the path; before,
+    kubernetes.core masked the path (its kubeconfig option is no_log) and a non-YAML file surfaced as an error
+    about the role's internal _kyverno_policies_hub_urls."""
+    path = tmp_path / f"{case}.kubeconfig"
+    if BAD_KUBECONFIGS[case] is not None:
+        path.write_text(BAD_KUBECONFIGS[case])
+    result = run_playbook(tmp_path / "run", PLAYBOOK, kubeconfig=path, hostvars=HOSTVARS)
+    assert result.rc != 0, result.stdout
+    flat = " ".join(result.stdout.split())
+    assert f"mcg_hub_kubeconfig is {path}" in flat, result.stdout
+    assert "_kyverno_policies_hub_urls" not in result.stdout
+    assert "s3cr3t-token-value" not in result.stdout
+    assert "TASK [multicluster.gitops.kyverno_policies" not in result.stdout, "the role ran with an unusable kubeconfig"
+
+
+@pytest.mark.parametrize("playbook", ["playbooks/ingress_tls.yml", "playbooks/argocd.yml", "playbooks/capi_workloads.yml",
+                                      "playbooks/appsets.yml", "playbooks/summary.yml"])
+def test_every_hub_playbook_checks_the_kubeconfig_first(playbook: str, tmp_path: Path) -> None:
+    path = tmp_path / "absent.kubeconfig"
+    result = run_playbook(tmp_path / "run", playbook, kubeconfig=path, hostvars=HOSTVARS)
+    assert result.rc != 0 and result.failed() == 1, result.stdout
+    assert f"mcg_hub_kubeconfig is {path}, which is not a file" in " ".join(result.stdout.split()), result.stdout

@@ -389,8 +389,8 @@ def test_oke_cluster_is_wired_together(rendered: dict[str, Any]) -> None:
     assert not _find(objs, "KubeadmControlPlane", namespace=ns)
 
 
-def test_oke_subnet_types_reach_capoci_and_a_private_endpoint_is_named(rendered: dict[str, Any],
-                                                                      rendered_crs: dict[str, Any]) -> None:
+def test_oke_subnet_types_reach_capoci_and_a_private_endpoint_is_named(
+        rendered: dict[str, Any], rendered_crs: dict[str, Any]) -> None:
     """Upstream: oracle/cluster-api-provider-oci @ v0.24.0 : cloud/scope/managed_control_plane.go
     (IsControlPlaneEndpointSubnetPublic: a public IP only when the control-plane-endpoint subnet has type
     public; api/v1beta2/types.go spells the types public/private)."""
@@ -561,6 +561,36 @@ PREFLIGHT_CASES: list[tuple[str, dict[str, Any], str]] = [
      "capi_workloads_oci_identity: an OCIClusterIdentity only holds a user principal"),
     ("not-a-list", {"capi_workloads_clusters": {"name": "x"}}, "capi_workloads_clusters must be a list"),
     ("absent-needs-only-a-name", {"capi_workloads_clusters": [{"name": "wl-old", "state": "absent"}]}, ""),
+    # Unknown keys, at every level, are rejected rather than ignored.
+    ("unknown-cluster-key", {"capi_workloads_clusters": [{**SELF_MANAGED, "worker": {"count": 5}}]},
+     "capi_workloads_clusters[0] (wl-test-1) has an unknown key 'worker' (did you mean 'workers'?); allowed keys: "
+     "compartment_id, control_plane, image_id, kind, kubernetes_version, labels, name, namespace, network, oke_cluster_type, "
+     "oke_cni, pod_cidr, service_cidr, ssh_public_key, state, workers"),
+    ("unknown-key-of-absent-entry", {"capi_workloads_clusters": [{"name": "wl-old", "sate": "absent"}]},
+     "capi_workloads_clusters[0] (wl-old) has an unknown key 'sate' (did you mean 'state'?)"),
+    ("unknown-pool-key", {"capi_workloads_clusters": [{**SELF_MANAGED, "control_plane": {"count": 3, "cpus": 4}}]},
+     "capi_workloads_clusters[0] (wl-test-1).control_plane has an unknown key 'cpus' (did you mean 'ocpus'?); "
+     "allowed keys: boot_volume_gbs, count, memory_gbs, ocpus, shape"),
+    ("unknown-network-key", {"capi_workloads_clusters": [{**SELF_MANAGED, "network": {"vcn_cidr": "10.0.0.0/16", "cidr": "x"}}]},
+     "capi_workloads_clusters[0] (wl-test-1).network has an unknown key 'cidr' (did you mean 'vcn_cidr'?); allowed keys: subnets, vcn_cidr, vcn_id"),
+    ("unknown-subnet-key", {"capi_workloads_clusters": [{**OKE, "network": {**OKE["network"], "subnets": {
+        **OKE["network"]["subnets"], "worker": {"id": "ocid1.subnet.oc1..wrk", "typ": "Public"}}}}]},
+     "capi_workloads_clusters[0] (wl-prod-1).network.subnets.worker has an unknown key 'typ' (did you mean 'type'?)"),
+    ("unknown-defaults-key", {"capi_workloads_cluster_defaults": {
+        "kind": "self-managed", "state": "present", "kubernetes_version": "v1.31.4",
+        "network": {"vcn_cidr": "10.0.0.0/16"}, "pod_cidr": "192.168.0.0/16", "service_cidr": "10.128.0.0/12",
+        "oke_cluster_type": "ENHANCED_CLUSTER", "oke_cni": "flannel", "labels": {}, "worker_count": 3}},
+     "capi_workloads_cluster_defaults has an unknown key 'worker_count'"),
+    # Label keys and values as the API server checks them (kubernetes/apimachinery IsQualifiedName, IsValidLabelValue).
+    ("bad-label-key", {"capi_workloads_clusters": [{**SELF_MANAGED, "labels": {"env": "test", "Bad Key!": "x"}}]},
+     "capi_workloads_clusters[0] (wl-test-1).labels: label key 'Bad Key!' has an invalid name"),
+    ("bad-label-prefix", {"capi_workloads_clusters": [{**SELF_MANAGED, "labels": {"env": "test", "Team.io/owner": "x"}}]},
+     "capi_workloads_clusters[0] (wl-test-1).labels: label key 'Team.io/owner' has an invalid prefix"),
+    ("long-label-value", {"capi_workloads_clusters": [{**SELF_MANAGED, "labels": {"env": "test", "team": "x" * 64}}]},
+     "capi_workloads_clusters[0] (wl-test-1).labels: label team has an invalid value"),
+    ("label-value-not-a-string", {"capi_workloads_clusters": [{**SELF_MANAGED, "labels": {"env": "test", "tier": 1}}]},
+     "capi_workloads_clusters[0] (wl-test-1).labels: label tier has a number value 1; label values are strings (quote it)"),
+    ("prefixed-label", {"capi_workloads_clusters": [{**SELF_MANAGED, "labels": {"env": "test", "example.com/team": "a.b_c"}}]}, ""),
 ]
 
 

@@ -91,7 +91,7 @@ BAD = [
     ("appset_duplicate", "appsets", {"appsets_applicationsets": [APP, APP]}, "appsets_applicationsets"),
     ("appset_bad_selector", "appsets", {"appsets_applicationsets": [
         {**APP, "cluster_selector": {"matchExpressions": [{"key": "env", "operator": "Equals"}]}}]},
-     "appsets_applicationsets[0].cluster_selector"),
+     "appsets_applicationsets[0] (web).cluster_selector.matchExpressions[0].operator 'Equals' is not one of"),
     ("rollout_unknown_label", "appsets", {"argocd_progressive_syncs": True, "appsets_applicationsets": [
         {**APP, "rollout": {"steps": [{"match_labels": {"stage": ["canary"]}}]}}]},
      "appsets_applicationsets[0].rollout"),
@@ -103,6 +103,33 @@ BAD = [
      "appsets_applicationsets[0] (web) has a rollout and"),
     ("rollout_without_progressive_syncs", "appsets", {"appsets_applicationsets": [{**APP, "rollout": ROLLOUT}]},
      "argocd_progressive_syncs"),
+    # Unknown keys at every level, labels and selectors the API server rejects (kubernetes/apimachinery @ v0.34.10 :
+    # pkg/apis/meta/v1/validation/validation.go ValidateLabelSelector), each naming the entry.
+    ("appset_nested_unknown_key", "appsets", {"appsets_applicationsets": [{**APP, "sync_policy": {"selfHeal": True}}]},
+     "appsets_applicationsets[0] (web).sync_policy has an unknown key 'selfHeal' (did you mean 'self_heal'?)"),
+    ("rollout_step_unknown_key", "appsets", {"argocd_progressive_syncs": True, "appsets_applicationsets": [
+        {**APP, "rollout": {"steps": [{"matchLabels": {"env": ["test"]}}]}}]},
+     "appsets_applicationsets[0] (web).rollout.steps[0] has an unknown key 'matchLabels' (did you mean 'match_labels'?)"),
+    ("selector_in_without_values", "appsets", {"appsets_applicationsets": [
+        {**APP, "cluster_selector": {"matchExpressions": [{"key": "env", "operator": "In"}]}}]},
+     "appsets_applicationsets[0] (web).cluster_selector.matchExpressions[0].values must not be empty when operator is In"),
+    ("selector_exists_with_values", "appsets", {"appsets_applicationsets": [
+        {**APP, "cluster_selector": {"matchExpressions": [{"key": "env", "operator": "Exists", "values": ["a"]}]}}]},
+     "cluster_selector.matchExpressions[0].values must not be given when operator is Exists"),
+    ("selector_bad_key", "appsets", {"appsets_applicationsets": [
+        {**APP, "cluster_selector": {"matchLabels": {"Bad Key!": "x"}}}]},
+     "appsets_applicationsets[0] (web).cluster_selector.matchLabels: label key 'Bad Key!' has an invalid name"),
+    ("selector_bad_value", "appsets", {"appsets_applicationsets": [
+        {**APP, "cluster_selector": {"matchLabels": {"env": "not prod"}}}]},
+     "appsets_applicationsets[0] (web).cluster_selector.matchLabels: label env has an invalid value 'not prod'"),
+    ("rollout_bad_label_value", "appsets", {"argocd_progressive_syncs": True, "appsets_applicationsets": [
+        {**APP, "rollout": {"steps": [{"match_labels": {"env": ["te st"]}}]}}]},
+     "appsets_applicationsets[0] (web).rollout.steps[0].match_labels: label env has an invalid value 'te st'"),
+    ("bad_cluster_label_key", "appsets", {"appsets_cluster_labels": ["env", "Bad Key!"]},
+     "appsets_cluster_labels: label key 'Bad Key!' has an invalid name"),
+    ("bad_default_selector", "appsets", {"appsets_default_cluster_selector": {
+        "matchExpressions": [{"key": "multicluster.gitops/registered", "operator": "NotIn"}]}},
+     "appsets_default_cluster_selector.matchExpressions[0].values must not be empty when operator is NotIn"),
     ("project_allows_hub_name", "appsets", {"appsets_project_destination_names": ["in-*"]},
      "appsets_project_destination_names"),
     ("project_allows_hub_server", "appsets", {"appsets_project_destination_names": ["prod-*"],

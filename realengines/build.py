@@ -48,6 +48,13 @@ COMPONENTS: dict[str, Component] = {
         "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
         "etcd": "./cmd/etcd",
     }),
+    "kyverno": Component("kyverno", {
+        "kyverno": "github.com/kyverno/kyverno/cmd/kyverno",
+        "kyverno-background-controller": "github.com/kyverno/kyverno/cmd/background-controller",
+    }),
+    "argocd": Component("argocd", {
+        "argocd-applicationset-controller": "./cmd/argocd-applicationset-controller",
+    }),
 }
 
 

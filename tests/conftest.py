@@ -21,3 +21,6 @@ CRD_DIR = Path(os.environ.get("MCG_CRD_DIR", ROOT.parent / "shared" / "crds"))
 
 # The emulated Kubernetes API: fixtures kube_hub, kube_hub_kubeconfig, kube_server_factory.
 pytest_plugins = ["kubemu.pytest_plugin"] if (ROOT / "kubemu" / "pytest_plugin.py").exists() else []
+# Real engines built from Go modules (python -m realengines build): fixtures real_hub, real_server_factory.
+if (ROOT / "realengines" / "pytest_plugin.py").exists():
+    pytest_plugins.append("realengines.pytest_plugin")

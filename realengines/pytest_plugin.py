@@ -1,0 +1,77 @@
+"""pytest fixtures: real API servers built from Go modules (``python -m realengines build kube``).
+
+Enable with ``pytest_plugins = ["realengines.pytest_plugin"]`` (tests/conftest.py does).
+
+* ``real_hub`` (session): a started ``KubeAPIServer`` (etcd + kube-apiserver + kube-controller-manager)
+  with ``.url``, ``.kubeconfig_path``, ``.ca_path``, ``.admin_client_cert``, ``.admin_token`` and
+  ``.api_client()`` (admin ``kubernetes`` client).
+* ``real_server_factory``: ``factory(name, controller_manager=False, **kwargs) -> started KubeAPIServer``
+  (extra API servers, e.g. a workload cluster), each stopped after the test.
+* ``require_real_engines(component)``: skip with the reason when the component's binaries are not
+  built; with ``MCG_ENGINES_REQUIRED=1`` (CI, once the build succeeded) fail instead.
+
+Runs live under ``.cache/engines/run/pytest-<name>[-<xdist worker>]``, so they never touch a server
+started with ``python -m realengines up``.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterator
+
+import pytest
+
+from . import build
+from .kube import EngineError, KubeAPIServer
+
+ServerFactory = Callable[..., KubeAPIServer]
+
+
+def require_real_engines(component: str = "kube") -> None:
+    """Skip (or, with MCG_ENGINES_REQUIRED=1, fail) when ``component`` is not built."""
+    reason = build.missing(component)
+    if reason:
+        _unavailable(reason)
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("MCG_ENGINES_REQUIRED") == "1":
+        pytest.fail(f"MCG_ENGINES_REQUIRED=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def run_name(name: str) -> str:
+    """The run directory name of a test server: ``pytest-<name>`` plus the xdist worker id."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return f"pytest-{name}-{worker}" if worker else f"pytest-{name}"
+
+
+def start_server(name: str, **kwargs) -> KubeAPIServer:
+    """Start a real API server for a test, skipping/failing as ``require_real_engines`` does."""
+    require_real_engines("kube")
+    try:
+        return KubeAPIServer(run_name(name), **kwargs).start()
+    except EngineError as err:
+        pytest.fail(str(err), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def real_hub() -> Iterator[KubeAPIServer]:
+    server = start_server("hub")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def real_server_factory() -> Iterator[ServerFactory]:
+    started: list[KubeAPIServer] = []
+
+    def factory(name: str, controller_manager: bool = False, **kwargs) -> KubeAPIServer:
+        server = start_server(name, controller_manager=controller_manager, **kwargs)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in reversed(started):
+        server.stop()

@@ -1,4 +1,12 @@
-"""Fixtures of kubemu's conformance suite: real `kubernetes` clients against the session hub."""
+"""Fixtures of kubemu's conformance suite: real `kubernetes` clients against the session hub.
+
+Differential conformance: every test that asks for ``kube_hub`` or ``kube_server_factory`` runs twice,
+against kubemu (``[kubemu]``) and against a real kube-apiserver built here (``[real]``, marker
+``engines``; skipped when `python -m realengines build kube` has not run, failed then with
+MCG_ENGINES_REQUIRED=1). The real server is the oracle; both get the same CRDs (``kube_crd_dir``).
+A test that only makes sense on kubemu carries ``@pytest.mark.kubemu_only("why")`` and is skipped
+on ``[real]`` with that reason (docs/emulator.md, "Differences from the real kube-apiserver").
+"""
 from __future__ import annotations
 
 import http.client
@@ -13,6 +21,66 @@ import pytest
 from kubernetes import client, config, dynamic
 
 from kubemu import KubeServer
+from realengines.crds import install_crds
+from realengines.pytest_plugin import start_server
+
+from .real_adapter import RealServer
+
+SERVER_KINDS = ["kubemu", pytest.param("real", marks=pytest.mark.engines)]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = item.get_closest_marker("kubemu_only")
+        callspec = getattr(item, "callspec", None)
+        if marker and callspec and callspec.params.get("server_kind") == "real":
+            item.add_marker(pytest.mark.skip(reason=f"kubemu only: {marker.args[0]}"))
+
+
+@pytest.fixture(scope="session", params=SERVER_KINDS)
+def server_kind(request: pytest.FixtureRequest) -> str:
+    """``kubemu`` or ``real``: which server the suite's fixtures start."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def kube_hub(server_kind: str, kube_crd_dir: Path | None) -> Iterator[KubeServer | RealServer]:
+    if server_kind == "kubemu":
+        server = KubeServer(name="hub", crd_dir=kube_crd_dir, tls=True).start()
+        try:
+            yield server
+        finally:
+            server.stop()
+        return
+    real = start_server("emulator-hub")
+    try:
+        if kube_crd_dir is not None:
+            install_crds(real, [kube_crd_dir], timeout=120)
+        yield RealServer(real)
+    finally:
+        real.stop()
+
+
+@pytest.fixture
+def kube_server_factory(server_kind: str) -> Iterator[Any]:
+    """``factory(name, crd_dir=None, tls=True)``: a fresh server of the session's kind per call."""
+    started: list[Any] = []
+
+    def factory(name: str, crd_dir: str | Path | None = None, tls: bool = True) -> KubeServer | RealServer:
+        if server_kind == "kubemu":
+            server: Any = KubeServer(name=name, crd_dir=crd_dir, tls=tls).start()
+            started.append(server)
+            return server
+        assert tls, "kube-apiserver serves HTTPS only: mark the test kubemu_only"
+        real = start_server(f"emulator-{name}", controller_manager=False)
+        started.append(real)
+        if crd_dir is not None:
+            install_crds(real, [crd_dir], timeout=120)
+        return RealServer(real)
+
+    yield factory
+    for server in reversed(started):
+        server.stop()
 
 
 def api_client_for(kubeconfig: Path | str | dict[str, Any]) -> client.ApiClient:

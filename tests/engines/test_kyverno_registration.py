@@ -194,8 +194,8 @@ def test_generated_secret_equals_module_secret(hub, real_kyverno, policy, token)
 def test_existing_kubeconfig_secret_is_registered(hub, real_kyverno, policy, preexisting):
     """generateExisting: a kubeconfig Secret written before the policy is registered too.
 
-    Upstream: kyverno/kyverno @ v1.17.2 : pkg/background/generate/controller.go and
-    pkg/policy/generate.go (generateExisting rules are applied to matching existing resources).
+    Upstream: kyverno/kyverno @ v1.17.2 : pkg/policy/generate.go (handleGenerateForExisting: an
+    UpdateRequest for each existing resource a generateExisting rule matches).
     """
     meta = preexisting["metadata"]
     generated = wait_for("the Argo CD cluster Secret of the pre-existing cluster", lambda: get(
@@ -246,8 +246,9 @@ def test_excluded_clusters_are_not_registered(hub, real_kyverno, policy):
 
     A control cluster, created after the excluded ones, is registered: once its Secret exists the
     excluded ones have had their turn (one UpdateRequest queue).
-    Upstream: kyverno/kyverno @ v1.17.2 : pkg/engine/handlers/... preconditions (a rule whose
-    preconditions fail is skipped) and pkg/engine/apicall (apiCall default on 404).
+    Upstream: kyverno/kyverno @ v1.17.2 : pkg/engine/internal/preconditions.go (a rule whose
+    preconditions fail is skipped) and pkg/engine/apicall/apiCall.go (the apiCall default when the
+    Cluster does not exist).
     """
     excluded = [
         new_cluster(hub, labels={"multicluster.gitops/credential-mode": "service_account"})[1],

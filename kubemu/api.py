@@ -133,7 +133,9 @@ class Api:
             meta.pop(key, None)
         if rtype.status and not keep_status:
             obj.pop("status", None)
-        meta.update(uid=str(uuid.uuid4()), creationTimestamp=now(), generation=1)
+        meta.update(uid=str(uuid.uuid4()), creationTimestamp=now())
+        if rtype.tracks_generation:
+            meta["generation"] = 1
         obj = self._admit(rtype, version, obj)
         if dry_run:
             return self.served(rtype, version, obj)
@@ -297,7 +299,7 @@ class Api:
             else:
                 new["metadata"].pop(key, None)
         new = self._admit(rtype, version, new)
-        if _spec_part(new) != _spec_part(old):
+        if rtype.tracks_generation and _spec_part(new) != _spec_part(old):
             new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
         comparable_old = {k: v for k, v in old.items() if k not in ("apiVersion",)}
         comparable_new = {k: v for k, v in new.items() if k not in ("apiVersion",)}

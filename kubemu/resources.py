@@ -31,6 +31,13 @@ class ResourceType:
         return self.kind.lower()
 
     @property
+    def tracks_generation(self) -> bool:
+        """Whether metadata.generation is set (1 on create, +1 per spec change): custom resources and
+        the built-ins whose registry strategy does so (kubernetes/kubernetes @ v1.34.4 : pkg/registry/*/*/strategy.go);
+        ConfigMaps, Secrets, Namespaces, Services... have none."""
+        return self.crd or self.key in GENERATION_BUILTINS
+
+    @property
     def key(self) -> tuple[str, str]:
         """Storage identity: one stored copy whatever version serves it."""
         return (self.group, self.plural)
@@ -53,6 +60,22 @@ class ResourceType:
             out.append({"name": f"{self.plural}/status", "singularName": "", "namespaced": self.namespaced,
                         "kind": self.kind, "verbs": list(SUB_VERBS)})
         return out
+
+
+# Built-ins whose PrepareForCreate sets Generation = 1 (kubernetes/kubernetes @ v1.34.4 : pkg/registry).
+GENERATION_BUILTINS = frozenset({
+    ("", "pods"), ("", "podtemplates"), ("", "replicationcontrollers"),
+    ("apps", "deployments"), ("apps", "statefulsets"), ("apps", "daemonsets"), ("apps", "replicasets"),
+    ("batch", "jobs"), ("batch", "cronjobs"),
+    ("networking.k8s.io", "ingresses"), ("networking.k8s.io", "ingressclasses"),
+    ("networking.k8s.io", "networkpolicies"), ("policy", "poddisruptionbudgets"),
+    ("apiextensions.k8s.io", "customresourcedefinitions"),
+    ("admissionregistration.k8s.io", "validatingwebhookconfigurations"),
+    ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"),
+    ("admissionregistration.k8s.io", "validatingadmissionpolicies"),
+    ("admissionregistration.k8s.io", "validatingadmissionpolicybindings"),
+    ("discovery.k8s.io", "endpointslices"), ("scheduling.k8s.io", "priorityclasses"),
+})
 
 
 def _t(group: str, kind: str, plural: str, namespaced: bool = True, short: Iterable[str] = (),

@@ -12,10 +12,11 @@ from __future__ import annotations
 import http.client
 import json
 import ssl
+import time
 import urllib.parse
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from kubernetes import client, config, dynamic
@@ -118,6 +119,29 @@ def ns(kube_hub: KubeServer) -> Iterator[str]:
     kube_hub.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     yield name
     kube_hub.delete("v1", "Namespace", name)
+
+
+def deployment(name: str, namespace: str | None = None, replicas: int = 1, **labels: str) -> dict[str, Any]:
+    """A Deployment the real API server accepts (selector and pod template are required)."""
+    match = {"app": name}
+    meta: dict[str, Any] = {"name": name, "labels": {**match, **labels}}
+    if namespace:
+        meta["namespace"] = namespace
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
+            "spec": {"replicas": replicas, "selector": {"matchLabels": match},
+                     "template": {"metadata": {"labels": match},
+                                  "spec": {"containers": [{"name": "c", "image": "example.com/c:1"}]}}}}
+
+
+def eventually(check: Callable[[], Any], timeout: float = 30, interval: float = 0.1) -> Any:
+    """``check()``'s first truthy result. kubemu answers at once; the real server's controllers
+    (namespace, garbage collector, token, CRD establishing) act a moment later."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)
 
 
 def cm(name: str, labels: dict[str, str] | None = None, **data: str) -> dict[str, Any]:

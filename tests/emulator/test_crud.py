@@ -6,7 +6,7 @@ import json
 import pytest
 from kubernetes import client
 
-from .conftest import cm
+from .conftest import cm, deployment, eventually
 
 
 def status_of(err: client.ApiException) -> dict:
@@ -20,7 +20,7 @@ def test_create_returns_201_with_server_metadata(raw, ns):
     status, obj = raw("POST", f"/api/v1/namespaces/{ns}/configmaps", cm("a", x="1"))
     assert status == 201
     meta = obj["metadata"]
-    assert meta["namespace"] == ns and meta["generation"] == 1
+    assert meta["namespace"] == ns and "generation" not in meta  # ConfigMaps have no generation
     assert len(meta["uid"]) == 36 and meta["creationTimestamp"].endswith("Z")
     assert int(meta["resourceVersion"]) > 0
 
@@ -80,8 +80,13 @@ def test_put_replaces_and_bumps_generation(core, ns):
     created = core.create_namespaced_config_map(ns, cm("a", x="1"))
     created.data = {"y": "2"}
     updated = core.replace_namespaced_config_map("a", ns, created)
-    assert updated.data == {"y": "2"} and updated.metadata.generation == 2
-    assert updated.metadata.uid == created.metadata.uid
+    assert updated.data == {"y": "2"} and updated.metadata.uid == created.metadata.uid
+    assert updated.metadata.generation is None  # no generation on ConfigMaps, even after a change
+    apps = client.AppsV1Api(core.api_client)
+    dep = apps.create_namespaced_deployment(ns, deployment("d"))
+    assert dep.metadata.generation == 1
+    dep.spec.replicas = 2
+    assert apps.replace_namespaced_deployment("d", ns, dep).metadata.generation == 2
 
 
 def test_put_with_stale_resource_version_is_conflict(core, ns):
@@ -103,9 +108,10 @@ def test_merge_patch_with_stale_resource_version_is_conflict(raw, core, ns):
 
 
 def test_metadata_only_change_keeps_generation(core, ns):
-    core.create_namespaced_config_map(ns, cm("a", x="1"))
-    labelled = core.patch_namespaced_config_map("a", ns, {"metadata": {"labels": {"k": "v"}}})
-    assert labelled.metadata.generation == 1 and labelled.metadata.labels == {"k": "v"}
+    apps = client.AppsV1Api(core.api_client)
+    apps.create_namespaced_deployment(ns, deployment("d"))
+    labelled = apps.patch_namespaced_deployment("d", ns, {"metadata": {"labels": {"k": "v"}}})
+    assert labelled.metadata.generation == 1 and labelled.metadata.labels["k"] == "v"
 
 
 def test_noop_write_keeps_resource_version(core, ns):
@@ -176,10 +182,11 @@ def test_deleting_a_namespace_deletes_its_objects(kube_hub, core):
     core.create_namespace({"metadata": {"name": "doomed"}})
     core.create_namespaced_config_map("doomed", cm("a"))
     assert core.read_namespace("doomed").status.phase == "Active"
-    assert [s.metadata.name for s in core.list_namespaced_service_account("doomed").items] == ["default"]
+    assert eventually(lambda: [s.metadata.name for s in core.list_namespaced_service_account("doomed").items]) \
+        == ["default"]
     core.delete_namespace("doomed")
+    assert eventually(lambda: kube_hub.get("v1", "Namespace", "doomed") is None, timeout=60)
     assert kube_hub.get("v1", "ConfigMap", "a", "doomed") is None
-    assert kube_hub.get("v1", "Namespace", "doomed") is None
 
 
 def test_dynamic_client_crud_on_custom_resource(dyn, ns, kube_require_crds):

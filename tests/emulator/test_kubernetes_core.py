@@ -5,6 +5,8 @@ import pytest
 
 from tests.helpers.ansible import run_playbook
 
+from .conftest import deployment
+
 PLAYBOOK = """
 - hosts: localhost
   gather_facts: false
@@ -66,9 +68,9 @@ def test_kubernetes_core_modules_are_idempotent_and_check_mode_stores_nothing(ku
     status = {"observedGeneration": 1, "replicas": 1, "readyReplicas": 1, "availableReplicas": 1,
               "updatedReplicas": 1, "conditions": [{"type": "Available", "status": "True"}]}
     for name, tier in (("web", "front"), ("db", "db")):
-        srv.create({"apiVersion": "apps/v1", "kind": "Deployment",
-                    "metadata": {"name": name, "namespace": "default", "labels": {"app": "demo", "tier": tier}},
-                    "spec": {"replicas": 1}, "status": status})
+        dep = deployment(name, "default", tier=tier)
+        dep["metadata"]["labels"]["app"] = "demo"
+        srv.create(dep | {"status": status})
     env = {"K8S_AUTH_KUBECONFIG": str(kubeconfig)}
 
     first = run_playbook(tmp_path / "first", PLAYBOOK, env=env)

@@ -5,7 +5,7 @@ import pytest
 
 from kubemu.schema import validate_custom_resource
 
-from .conftest import Raw
+from .conftest import Raw, eventually
 from .test_discovery import widget_crd
 
 SCHEMA = widget_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
@@ -53,6 +53,7 @@ def test_invalid_status_shape_over_http(kube_server_factory):
     srv = kube_server_factory("schema")
     raw = Raw(srv)
     assert raw("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", widget_crd())[0] == 201
+    assert eventually(lambda: raw("GET", "/apis/example.com/v1/namespaces/default/widgets")[0] == 200)
     status, body = raw("POST", "/apis/example.com/v1/namespaces/default/widgets",
                        widget({"size": "x", "color": "green"}))
     assert status == 422 and body["reason"] == "Invalid" and body["code"] == 422

@@ -93,7 +93,7 @@ def install_crds(server: KubeAPIServer, paths: Iterable[str | os.PathLike[str]],
     pending = set(names)
     while pending:
         for name in sorted(pending):
-            conditions = server.request("GET", f"{CRD_PATH}/{name}")[1].get("status", {}).get("conditions", [])
+            conditions = server.request("GET", f"{CRD_PATH}/{name}")[1].get("status", {}).get("conditions") or []
             if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
                 pending.discard(name)
         if pending and time.monotonic() > deadline:

@@ -339,3 +339,20 @@ def test_rbac_is_least_privilege() -> None:
             assert set(r["verbs"]) <= {"get", "list", "watch"}, f"{cr['metadata']['name']} may only read"
     capi = [r for cr in cluster_roles for r in cr["rules"] if r["apiGroups"] == ["cluster.x-k8s.io"]]
     assert capi == [{"apiGroups": ["cluster.x-k8s.io"], "resources": ["clusters"], "verbs": ["get", "list", "watch"]}]
+
+
+def test_rbac_lets_the_admission_controller_read_generated_secrets() -> None:
+    """With synchronize, Kyverno's policy webhook requires the admission controller to get and list the
+    generated kind in the target namespace (SubjectAccessReview), else it refuses the policy.
+
+    Upstream: kyverno/kyverno @ v1.17.2 : pkg/validation/policy/actions.go (admissionSA, verbs list,get).
+    """
+    docs = render("registration-rbac.yaml.j2")
+    by_kind = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    role = by_kind[("Role", "multicluster-gitops-kyverno-registration:admission")]
+    assert role["metadata"]["namespace"] == "argocd"
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]}]
+    binding = by_kind[("RoleBinding", "multicluster-gitops-kyverno-registration:admission")]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "kyverno-admission-controller",
+                                    "namespace": "kyverno"}]

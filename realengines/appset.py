@@ -15,7 +15,8 @@ plugin generators call it), so ``--argocd-repo-server`` points at a closed port.
 with the admin kubeconfig (``--kubeconfig`` for its own client, ``KUBECONFIG`` for
 controller-runtime's ``GetConfigOrDie``), ``--namespace argocd``, leader election off, every
 listening port a free one on 127.0.0.1, and ``--enable-progressive-syncs`` (RollingSync) unless
-told otherwise. Health: the manager's probe endpoint (``/healthz``, ``/readyz``).
+told otherwise. Ready when the manager logs that the controller's workers started (the command
+registers no probe checks).
 """
 from __future__ import annotations
 
@@ -23,8 +24,6 @@ import os
 import secrets
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +88,7 @@ class ApplicationSetController:
                                         cwd=self.state_dir, env=env, start_new_session=True)
         log.close()
         try:
-            self._wait(lambda: _http_ok(f"{self.probe_url}/readyz"))
+            self._wait(self._workers_started)
         except BaseException:
             self.stop()
             raise
@@ -108,8 +107,19 @@ class ApplicationSetController:
         self.stop()
 
     def healthy(self) -> bool:
-        return (self.process is not None and self.process.poll() is None
-                and _http_ok(f"{self.probe_url}/healthz"))
+        return self.process is not None and self.process.poll() is None and self._workers_started()
+
+    def _workers_started(self) -> bool:
+        """The manager logged that the applicationset controller's workers run.
+
+        The command registers no healthz/readyz checks (cmd/argocd-applicationset-controller/commands
+        @ v3.2.3), so controller-runtime's probe server answers 404 there; the log line is the signal.
+        """
+        try:
+            text = self.log_file.read_text(errors="replace")
+        except OSError:
+            return False
+        return any("Starting workers" in line and "controller=applicationset" in line for line in text.splitlines())
 
     def _prepare_namespace(self) -> None:
         self._ensure("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
@@ -140,10 +150,3 @@ class ApplicationSetController:
         raise EngineError(f"{BINARY} not ready after {self.startup_timeout:.0f}s; "
                           f"last lines of {self.log_file}:\n{_tail(self.log_file)}")
 
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=3) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError):
-        return False

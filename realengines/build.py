@@ -64,6 +64,13 @@ COMPONENTS: dict[str, Component] = {
         "capi-kubeadm-control-plane": "sigs.k8s.io/cluster-api/controlplane/kubeadm",
         "capd-manager": "sigs.k8s.io/cluster-api/test/infrastructure/docker",
     }, version_package="sigs.k8s.io/cluster-api/version", version_module="sigs.k8s.io/cluster-api"),
+    "kyverno": Component("kyverno", {
+        "kyverno": "github.com/kyverno/kyverno/cmd/kyverno",
+        "kyverno-background-controller": "github.com/kyverno/kyverno/cmd/background-controller",
+    }),
+    "argocd": Component("argocd", {
+        "argocd-applicationset-controller": "./cmd/argocd-applicationset-controller",
+    }),
 }
 
 

@@ -102,3 +102,45 @@ def real_capi(request: pytest.FixtureRequest) -> Iterator["CapiManagers"]:
             yield managers
         finally:
             managers.stop()
+
+
+@pytest.fixture(scope="session")
+def real_kyverno(real_hub: KubeAPIServer):
+    """Kyverno v1.17.2 (admission + background controllers) running against ``real_hub``.
+
+    Skips (fails with MCG_ENGINES_REQUIRED=1) when ``python -m realengines build kyverno`` has not run.
+    """
+    from .kyverno import Kyverno
+
+    require_real_engines("kyverno")
+    kyverno = Kyverno(real_hub)
+    try:
+        kyverno.start()
+    except EngineError as err:
+        kyverno.stop()
+        pytest.fail(str(err), pytrace=False)
+    try:
+        yield kyverno
+    finally:
+        kyverno.stop()
+
+
+@pytest.fixture(scope="session")
+def real_appset(real_hub: KubeAPIServer):
+    """Argo CD v3.2.3's ApplicationSet controller (progressive syncs on) running against ``real_hub``.
+
+    Skips (fails with MCG_ENGINES_REQUIRED=1) when ``python -m realengines build argocd`` has not run.
+    """
+    from .appset import ApplicationSetController
+
+    require_real_engines("argocd")
+    controller = ApplicationSetController(real_hub)
+    try:
+        controller.start()
+    except EngineError as err:
+        controller.stop()
+        pytest.fail(str(err), pytrace=False)
+    try:
+        yield controller
+    finally:
+        controller.stop()

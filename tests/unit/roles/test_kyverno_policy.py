@@ -421,11 +421,16 @@ def test_rbac_subject_is_the_charts_service_account(overrides: dict[str, Any], a
     """The background controller's ServiceAccount is named after the chart (kyverno.name), not the release.
 
     Upstream: kyverno/kyverno @ kyverno-chart-3.7.2 : charts/kyverno/templates/background-controller/_helpers.tpl
-    (kyverno.background-controller.name, .serviceAccountName) and charts/kyverno/templates/_helpers/_names.tpl.
+    (kyverno.background-controller.name, .serviceAccountName), charts/kyverno/templates/admission-controller/_helpers.tpl
+    (the same rule for the admission controller) and charts/kyverno/templates/_helpers/_names.tpl.
     """
     docs = render("registration-rbac.yaml.j2", **overrides)
-    (binding,) = [d for d in docs if d["kind"] == "RoleBinding"]
+    (binding,) = [d for d in docs if d["kind"] == "RoleBinding" and not d["metadata"]["name"].endswith(":admission")]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account, "namespace": "kyverno"}]
+    (admission,) = [d for d in docs if d["kind"] == "RoleBinding" and d["metadata"]["name"].endswith(":admission")]
+    expected = account.replace("background", "admission") if account.endswith("-background-controller") \
+        else "kyverno-admission-controller"  # only the background controller's name was overridden
+    assert admission["subjects"] == [{"kind": "ServiceAccount", "name": expected, "namespace": "kyverno"}]
 
 
 @pytest.mark.parametrize(("expression", "result"), [
@@ -447,3 +452,20 @@ def test_kyverno_functions_follow_go(expression: str, result: Any) -> None:
     ifaceToString); kyverno/go-jmespath functions.go (jpfLength, jpfToString).
     """
     assert kj.search(expression, {}) == result
+
+
+def test_rbac_lets_the_admission_controller_read_generated_secrets() -> None:
+    """With synchronize, Kyverno's policy webhook requires the admission controller to get and list the
+    generated kind in the target namespace (SubjectAccessReview), else it refuses the policy.
+
+    Upstream: kyverno/kyverno @ v1.17.2 : pkg/validation/policy/actions.go (admissionSA, verbs list,get).
+    """
+    docs = render("registration-rbac.yaml.j2")
+    by_kind = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    role = by_kind[("Role", "multicluster-gitops-kyverno-registration:admission")]
+    assert role["metadata"]["namespace"] == "argocd"
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]}]
+    binding = by_kind[("RoleBinding", "multicluster-gitops-kyverno-registration:admission")]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "kyverno-admission-controller",
+                                    "namespace": "kyverno"}]

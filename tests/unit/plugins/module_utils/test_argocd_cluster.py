@@ -215,6 +215,12 @@ def decoded(secret):
 
 
 def test_client_certificate_secret_matches_the_contract():
+    """A declarative Argo CD cluster: label argocd.argoproj.io/secret-type=cluster, data keys name, server (no
+    trailing slash) and config, the JSON of ClusterConfig with tlsClientConfig caData/certData/keyData/insecure.
+
+    Upstream: argoproj/argo-cd @ v3.2.3 : util/db/cluster.go (clusterToSecret / secretToCluster),
+    pkg/apis/application/v1alpha1/types.go (ClusterConfig, TLSClientConfig), common/common.go (LabelKeySecretType).
+    """
     cluster = capi_cluster(labels={"env": "dev", "region": "eu-frankfurt-1", "team": "a"},
                            annotations={"owner": "team-a"})
     secret = build_cluster_secret(cluster, parse_kubeconfig(encode(kubeconfig())))
@@ -236,6 +242,10 @@ def test_client_certificate_secret_matches_the_contract():
 
 
 def test_token_secret_config():
+    """A token user becomes ClusterConfig.bearerToken beside tlsClientConfig.caData.
+
+    Upstream: argoproj/argo-cd @ v3.2.3 : pkg/apis/application/v1alpha1/types.go (ClusterConfig.BearerToken).
+    """
     secret = build_cluster_secret(capi_cluster(), parse_kubeconfig(encode(kubeconfig(user={"token": TOKEN}))))
     assert decoded(secret)["config"] == '{"bearerToken":"%s","tlsClientConfig":{"caData":"%s","insecure":false}}' % (
         TOKEN, CA)
@@ -257,6 +267,10 @@ def test_allowlists_are_configurable_and_fixed_labels_win():
 
 
 def test_optional_argocd_keys():
+    """Optional keys as Argo CD reads them: project, namespaces (comma-joined), clusterResources.
+
+    Upstream: argoproj/argo-cd @ v3.2.3 : util/db/cluster.go (clusterToSecret, secretToCluster).
+    """
     secret = build_cluster_secret(capi_cluster(), parse_kubeconfig(kubeconfig(), base64_encoded=False),
                                   project="team-a", namespaces=["a", "b"], cluster_resources=False)
     data = decoded(secret)

@@ -246,22 +246,7 @@ class KubeAPIServer:
             self._wait("kube-apiserver", lambda p=path: self.request("GET", p)[0] == 200)
 
     def _wait(self, name: str, check) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            for proc_name, proc in self.processes.items():
-                if proc.poll() is not None:
-                    log = self.logs / f"{proc_name}.log"
-                    raise EngineError(f"{self.name}: {proc_name} exited with {proc.returncode}; "
-                                      f"last lines of {log}:\n{_tail(log)}")
-            try:
-                if check():
-                    return
-            except OSError:
-                pass
-            time.sleep(0.25)
-        log = self.logs / f"{name}.log"
-        raise EngineError(f"{self.name}: {name} not ready after {self.startup_timeout:.0f}s; "
-                          f"last lines of {log}:\n{_tail(log)}")
+        wait_until(self.processes, self.logs, name, check, timeout=self.startup_timeout, prefix=f"{self.name}: ")
 
     def _save(self, detach: bool) -> None:
         record = {"name": self.name, "url": self.url, "etcd_url": self.etcd_url,
@@ -437,3 +422,24 @@ def status(name: str) -> str:
 def _stop_all() -> None:
     for server in list(_STARTED):
         server.stop()
+
+
+def wait_until(processes: dict, logs: Path, name: str, check, *, timeout: float, interval: float = 0.25,
+               prefix: str = "") -> None:
+    """Poll ``check()`` until it is true; fail naming the log when a process of ``processes`` exits first, or when
+    ``timeout`` seconds pass. OSError from ``check`` (nothing listening yet) counts as not ready."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc_name, proc in processes.items():
+            if proc.poll() is not None:
+                log = logs / f"{proc_name}.log"
+                raise EngineError(f"{prefix}{proc_name} exited with {proc.returncode}; "
+                                  f"last lines of {log}:\n{_tail(log)}")
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(interval)
+    log = logs / f"{name}.log"
+    raise EngineError(f"{prefix}{name} not ready after {timeout:.0f}s; last lines of {log}:\n{_tail(log)}")

@@ -29,7 +29,6 @@ import json
 import os
 import ssl
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -37,7 +36,7 @@ from typing import Any
 
 from .build import binary, missing
 from .crds import default_crd_dir, install_crds
-from .kube import EngineError, KubeAPIServer, _kill_group, _tail, free_port
+from .kube import EngineError, KubeAPIServer, _kill_group, free_port, wait_until
 
 TAG = "kyverno-v1.17.2"
 NAMESPACE = "kyverno"
@@ -230,21 +229,7 @@ class Kyverno:
         return bool(urls) and all(u.startswith(self.admission_url + "/") for u in urls)
 
     def _wait(self, name: str, check) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            for proc_name, proc in self.processes.items():
-                if proc.poll() is not None:
-                    log = self.logs / f"{proc_name}.log"
-                    raise EngineError(f"{proc_name} exited with {proc.returncode}; "
-                                      f"last lines of {log}:\n{_tail(log)}")
-            try:
-                if check():
-                    return
-            except OSError:
-                pass
-            time.sleep(0.5)
-        log = self.logs / f"{name}.log"
-        raise EngineError(f"{name} not ready after {self.startup_timeout:.0f}s; last lines of {log}:\n{_tail(log)}")
+        wait_until(self.processes, self.logs, name, check, timeout=self.startup_timeout, interval=0.5)
 
 
 def _https_ok(url: str) -> bool:

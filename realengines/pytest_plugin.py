@@ -113,16 +113,7 @@ def real_kyverno(real_hub: KubeAPIServer):
     from .kyverno import Kyverno
 
     require_real_engines("kyverno")
-    kyverno = Kyverno(real_hub)
-    try:
-        kyverno.start()
-    except EngineError as err:
-        kyverno.stop()
-        pytest.fail(str(err), pytrace=False)
-    try:
-        yield kyverno
-    finally:
-        kyverno.stop()
+    yield from _running(Kyverno(real_hub))
 
 
 @pytest.fixture(scope="session")
@@ -134,13 +125,17 @@ def real_appset(real_hub: KubeAPIServer):
     from .appset import ApplicationSetController
 
     require_real_engines("argocd")
-    controller = ApplicationSetController(real_hub)
+    yield from _running(ApplicationSetController(real_hub))
+
+
+def _running(engine):
+    """Start ``engine`` (an object with start/stop), yield it, stop it; a failed start fails the test with why."""
     try:
-        controller.start()
+        engine.start()
     except EngineError as err:
-        controller.stop()
+        engine.stop()
         pytest.fail(str(err), pytrace=False)
     try:
-        yield controller
+        yield engine
     finally:
-        controller.stop()
+        engine.stop()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 import yaml
@@ -163,7 +163,7 @@ def preexisting(hub: KubeAPIServer) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def policy(hub: KubeAPIServer, real_kyverno, preexisting: dict[str, Any]) -> dict[str, Any]:
+def policy(hub: KubeAPIServer, real_kyverno, preexisting: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The role's RBAC and ClusterPolicy applied, the policy Ready (the hub's own URL excluded)."""
     for obj in unit.render("registration-rbac.yaml.j2"):
         create(hub, obj)
@@ -176,7 +176,12 @@ def policy(hub: KubeAPIServer, real_kyverno, preexisting: dict[str, Any]) -> dic
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
     wait_for("the ClusterPolicy to become Ready", ready, logs=real_kyverno.logs)
-    return doc
+    yield doc
+    # The hub is shared by the session: leave no policy and no registered cluster behind for other tests
+    # (the ApplicationSet tests select every registered cluster Secret of this namespace).
+    hub.request("DELETE", path)
+    registered = "labelSelector=multicluster.gitops%2Fregistered%3Dtrue"
+    hub.request("DELETE", f"/api/v1/namespaces/{ARGOCD_NS}/secrets?{registered}")
 
 
 # --- tests ----------------------------------------------------------------------------------------

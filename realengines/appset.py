@@ -149,4 +149,3 @@ class ApplicationSetController:
             time.sleep(0.25)
         raise EngineError(f"{BINARY} not ready after {self.startup_timeout:.0f}s; "
                           f"last lines of {self.log_file}:\n{_tail(self.log_file)}")
-

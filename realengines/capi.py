@@ -13,7 +13,8 @@ in-process). Usage::
 
 * a CA and a serving certificate (IP SAN 127.0.0.1) shared by the four webhook servers;
 * the CRDs of the release (``/work/shared/crds/engines/cluster-api-v1.12.11`` by default), the
-  providers' ones with the contract labels their kustomization adds, and ``spec.conversion`` pointed at the ``/convert`` endpoint of the manager owning the group, as envtest
+  providers' ones with the contract labels their kustomization adds, and ``spec.conversion`` pointed at
+  the ``/convert`` endpoint of the manager owning the group, as envtest
   does (the release bases carry no conversion stanza);
 * one Mutating- and one ValidatingWebhookConfiguration per manager, generated from ``WEBHOOKS`` (paths
   follow controller-runtime's ``/mutate-<group>-<version>-<kind>`` scheme; the table mirrors each

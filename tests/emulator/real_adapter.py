@@ -94,8 +94,8 @@ class RealServer:
     def patch_status(self, api_version: str, kind: str, name: str, namespace: str | None,
                      status: dict[str, Any]) -> dict[str, Any]:
         path = self._path(api_version, kind, namespace, name) + "/status"
-        return self._check(*self.server.request("PATCH", path, {"status": status},
-                                                 content_type="application/merge-patch+json"), 200)
+        answer = self.server.request("PATCH", path, {"status": status}, content_type="application/merge-patch+json")
+        return self._check(*answer, 200)
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         status, body = self.server.request("GET", self._path(api_version, kind, namespace, name))

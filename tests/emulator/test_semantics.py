@@ -66,8 +66,13 @@ def test_service_account_token_secret_is_filled_and_authenticates(kube_hub, core
     as_robot = Raw(kube_hub, token=token)
     assert as_robot("GET", "/api")[0] == 200  # discovery: open to every authenticated user
     core.delete_namespaced_secret("robot-token", ns)
+
     # kube-apiserver caches a successful token authentication for 10 s (kubemu revokes at once)
-    status, body = eventually(lambda: (lambda r: r if r[0] == 401 else None)(as_robot("GET", "/api")))
+    def revoked():
+        answer = as_robot("GET", "/api")
+        return answer if answer[0] == 401 else None
+
+    status, body = eventually(revoked)
     assert status == 401 and body["reason"] == "Unauthorized"
 
 

@@ -84,7 +84,8 @@ def test_bookmarks_and_timeout(raw, ns):
     assert got[0]["object"]["kind"] == "ConfigMap" and int(got[0]["object"]["metadata"]["resourceVersion"]) > 0
 
 
-@pytest.mark.kubemu_only("compact() is a kubemu hook; the real watch cache keeps serving an old resourceVersion after an etcd compaction while it is inside the cache window")
+@pytest.mark.kubemu_only("compact() is a kubemu hook; the real watch cache keeps serving an old resourceVersion "
+                         "after an etcd compaction while it is inside the cache window")
 def test_compaction_gives_410_gone(kube_server_factory):
     srv = kube_server_factory("compact")
     raw = Raw(srv)

@@ -96,7 +96,7 @@ def kyverno_labels(policy: dict[str, Any], rule: str, trigger: dict[str, Any]) -
     Upstream: kyverno/kyverno @ v1.17.2 : pkg/background/common/labels.go (ManageLabels: managedBy,
     PolicyInfo, TriggerInfo), called from pkg/background/generate/generator.go before create/update.
     """
-    group, _, version = trigger["apiVersion"].rpartition("/")
+    group, _slash, version = trigger["apiVersion"].rpartition("/")
     return {
         "app.kubernetes.io/managed-by": "kyverno",
         "generate.kyverno.io/policy-name": policy["metadata"]["name"],
@@ -158,7 +158,7 @@ def new_cluster(hub: KubeAPIServer, *, labels: dict[str, str] | None = None, tok
 @pytest.fixture(scope="module")
 def preexisting(hub: KubeAPIServer) -> dict[str, Any]:
     """A CAPI kubeconfig Secret written before the policy exists (generateExisting must pick it up)."""
-    _, secret = new_cluster(hub, labels={"env": "test"})
+    secret = new_cluster(hub, labels={"env": "test"})[1]
     return secret
 
 
@@ -195,7 +195,7 @@ def test_generated_secret_equals_module_secret(hub, real_kyverno, policy, token)
     UpdateRequest), pkg/background/generate/generator.go (the background controller creates the
     resource from rule.generate.data) and pkg/background/common/labels.go (labels it adds).
     """
-    _, trigger = new_cluster(hub, labels={"env": "prod", "region": "eu-frankfurt-1", "owner": "x"}, token=token)
+    trigger = new_cluster(hub, labels={"env": "prod", "region": "eu-frankfurt-1", "owner": "x"}, token=token)[1]
     meta = trigger["metadata"]
     generated = wait_for("the Argo CD cluster Secret", lambda: get(
         hub, argocd_secret_path(meta["namespace"], meta["labels"]["cluster.x-k8s.io/cluster-name"])),
@@ -223,7 +223,7 @@ def test_rotated_kubeconfig_updates_the_secret(hub, real_kyverno, policy):
     Upstream: kyverno/kyverno @ v1.17.2 : pkg/background/generate/generator.go (Update when the
     target differs and rule.generate.synchronize is true).
     """
-    _, trigger = new_cluster(hub)
+    trigger = new_cluster(hub)[1]
     meta = trigger["metadata"]
     cluster_name = meta["labels"]["cluster.x-k8s.io/cluster-name"]
     path = argocd_secret_path(meta["namespace"], cluster_name)
@@ -246,7 +246,7 @@ def test_deleted_kubeconfig_secret_deletes_the_secret(hub, real_kyverno, policy)
     becomes an UpdateRequest) and pkg/background/generate/cleanup.go (downstream deleted when
     synchronize is on).
     """
-    _, trigger = new_cluster(hub)
+    trigger = new_cluster(hub)[1]
     meta = trigger["metadata"]
     path = argocd_secret_path(meta["namespace"], meta["labels"]["cluster.x-k8s.io/cluster-name"])
     wait_for("the Argo CD cluster Secret", lambda: get(hub, path), logs=real_kyverno.logs)
@@ -272,7 +272,7 @@ def test_excluded_clusters_are_not_registered(hub, real_kyverno, policy):
     namespace, name = f"team-{uuid.uuid4().hex[:6]}", f"wl-{uuid.uuid4().hex[:6]}"
     ensure_namespace(hub, namespace)
     excluded.append(create(hub, unit.capi_secret(namespace, name, unit.kubeconfig(name, "https://orphan.example.com"))))
-    _, control = new_cluster(hub)
+    control = new_cluster(hub)[1]
     cmeta = control["metadata"]
     wait_for("the control cluster's Secret", lambda: get(
         hub, argocd_secret_path(cmeta["namespace"], cmeta["labels"]["cluster.x-k8s.io/cluster-name"])),

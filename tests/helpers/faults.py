@@ -23,8 +23,10 @@ Plan = Callable[[str, str, int], tuple]
 PASS: tuple = ("pass",)
 
 
-def random_plan(rate: float, *, seed: int = 7, faults: tuple[tuple, ...] = (("status", 500), ("status", 429, 1),
-                                                                           ("reset",))) -> Plan:
+DEFAULT_FAULTS: tuple[tuple, ...] = (("status", 500), ("status", 429, 1), ("reset",))
+
+
+def random_plan(rate: float, *, seed: int = 7, faults: tuple[tuple, ...] = DEFAULT_FAULTS) -> Plan:
     """A plan failing about ``rate`` of requests, each fault drawn from ``faults``; reproducible by seed."""
     rng = random.Random(seed)
     lock = threading.Lock()

@@ -304,7 +304,7 @@ def manage_labels(resource: dict[str, Any], trigger: dict[str, Any], *, policy_n
     """
     out = copy.deepcopy(resource)
     labels = out.setdefault("metadata", {}).get("labels") or {}
-    group, _, version = (trigger.get("apiVersion") or "").rpartition("/")
+    group, _slash, version = (trigger.get("apiVersion") or "").rpartition("/")
     tmeta = trigger.get("metadata") or {}
     labels.update({
         "app.kubernetes.io/managed-by": KYVERNO_MANAGED_BY,

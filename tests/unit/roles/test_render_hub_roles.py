@@ -381,7 +381,7 @@ def test_application_names_come_from_the_cluster_name_label(rendered: dict[str, 
     name = guestbook["spec"]["template"]["metadata"]["name"]
     assert _go_template(name, _cluster_params("fleet", "test-1", {"env": "test"})) == "test-1-guestbook"
     assert _go_template(name, _cluster_params("fleet", "prod-1", {"env": "prod"})) == "prod-1-guestbook"
-    web, _ = rendered["appsets_rollout"].docs["applicationsets.yaml.j2"]
+    web = rendered["appsets_rollout"].docs["applicationsets.yaml.j2"][0]
     assert _go_template(web["spec"]["template"]["metadata"]["name"],
                         _cluster_params("team-a", "test-1", {"env": "test"})) == "test-1-web"
     # the destination stays the server URL, never the (namespaced) name

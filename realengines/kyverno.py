@@ -1,4 +1,4 @@
-"""Real Kyverno v1.17.2 (admission controller + background controller) against a real API server.
+"""Real Kyverno v1.18.2 (admission controller + background controller) against a real API server.
 
 The binaries come from ``python -m realengines build kyverno`` (``engines/kyverno``). Usage::
 
@@ -7,12 +7,12 @@ The binaries come from ``python -m realengines build kyverno`` (``engines/kyvern
     kyverno.stop()                       # stops both controllers and removes Kyverno's webhook configurations
 
 Both controllers run out of cluster, as kyverno's DEVELOPMENT.md ("Debugging local code") and
-.vscode/launch.json @ v1.17.2 describe: ``--kubeconfig`` (the server's admin kubeconfig) and, for the
+.vscode/launch.json @ v1.18.2 describe: ``--kubeconfig`` (the server's admin kubeconfig) and, for the
 admission controller, ``--serverIP=127.0.0.1:<port>``. With ``--serverIP`` Kyverno writes URL
 webhooks (``https://<serverIP><path>``, pkg/controllers/webhook/utils.go) instead of Service ones,
 puts the IP into its self-signed serving certificate (pkg/tls/keypair.go) and skips its Deployment
 checks (IsDebug in pkg/utils/runtime/utils.go). ``start()`` first gives it what the Helm chart
-would: the CRDs of the release (``shared/crds/engines/kyverno-v1.17.2``), the namespace, the
+would: the CRDs (``shared/crds/engines/kyverno-v1.17.2``: see ``TAG``), the namespace, the
 ``kyverno`` ConfigMap (the chart's cluster-wide default resource filters and webhook namespace
 selector) and the ``kyverno-metrics`` ConfigMap, and the environment variables the pods get
 (cmd/internal/check.go requires KYVERNO_NAMESPACE, KYVERNO_SERVICEACCOUNT_NAME, KYVERNO_DEPLOYMENT,
@@ -38,6 +38,9 @@ from .build import binary, missing
 from .crds import default_crd_dir, install_crds
 from .kube import EngineError, KubeAPIServer, _kill_group, free_port, wait_until
 
+# CRD folder. The engine is v1.18.2; its config/crds differ from v1.17.2's only in description text
+# (`git diff v1.17.2 v1.18.2 -- config/crds` in kyverno/kyverno: two "Secrets must live in the Kyverno
+# namespace" descriptions), so the v1.17.2 CRDs serve the v1.18.2 controllers unchanged.
 TAG = "kyverno-v1.17.2"
 NAMESPACE = "kyverno"
 CONFIG_MAP = "kyverno"
@@ -45,7 +48,7 @@ METRICS_CONFIG_MAP = "kyverno-metrics"
 SERVICE = "kyverno-svc"
 ADMISSION_SA = "kyverno-admission-controller"
 BACKGROUND_SA = "kyverno-background-controller"
-# Secret names of the chart (charts/kyverno/templates/admission-controller/deployment.yaml @ v1.17.2):
+# Secret names of the chart (charts/kyverno/templates/admission-controller/deployment.yaml @ v1.18.2):
 # <service>.<namespace>.svc.kyverno-tls-{ca,pair}.
 CA_SECRET = f"{SERVICE}.{NAMESPACE}.svc.kyverno-tls-ca"
 TLS_SECRET = f"{SERVICE}.{NAMESPACE}.svc.kyverno-tls-pair"
@@ -53,7 +56,7 @@ TLS_SECRET = f"{SERVICE}.{NAMESPACE}.svc.kyverno-tls-pair"
 ADMISSION_LEASE = "kyverno"
 BACKGROUND_LEASE = "kyverno-background-controller"
 # The chart's default resourceFilters that do not name a chart object (charts/kyverno/values.yaml
-# config.resourceFilters @ v1.17.2, with the Kyverno namespace prepended as excludeKyvernoNamespace does).
+# config.resourceFilters @ v1.18.2, with the Kyverno namespace prepended as excludeKyvernoNamespace does).
 RESOURCE_FILTERS = (
     f"[*/*,{NAMESPACE},*]", "[Event,*,*]", "[*/*,kube-system,*]", "[*/*,kube-public,*]",
     "[*/*,kube-node-lease,*]", "[Node,*,*]", "[Node/?*,*,*]", "[APIService,*,*]", "[APIService/?*,*,*]",

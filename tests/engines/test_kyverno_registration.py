@@ -1,6 +1,6 @@
-"""The registration ClusterPolicy of role kyverno_policies, run by real Kyverno v1.17.2.
+"""The registration ClusterPolicy of role kyverno_policies, run by real Kyverno v1.18.2.
 
-Real Kyverno (admission + background controllers built from github.com/kyverno/kyverno v1.17.2,
+Real Kyverno (admission + background controllers built from github.com/kyverno/kyverno v1.18.2,
 realengines/kyverno.py) runs against a real kube-apiserver with the CAPI Cluster CRD of v1.12.11
 (no conversion webhook: only v1beta2 objects are written and read). The policy and its RBAC are
 rendered exactly as the unit tests render them (tests/unit/roles/test_kyverno_policy.py: Templar
@@ -30,6 +30,7 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_cluste
 )
 from realengines.crds import default_crd_dir, install_crds
 from realengines.kube import KubeAPIServer
+from tests.helpers import wait
 from tests.unit.roles import test_kyverno_policy as unit
 
 pytestmark = pytest.mark.engines
@@ -37,12 +38,6 @@ pytestmark = pytest.mark.engines
 CAPI_CRDS = "cluster-api-v1.12.11"
 ARGOCD_NS = "argocd"
 WAIT = 90.0
-# Kyverno 1.17.x cancels the admission request's context before a generate rule's apiCall context
-# entries are loaded ("failed to fetch data for APICall ... context canceled"), so a trigger created
-# after the policy is often not acted on: kyverno/kyverno issue #15330 (open, seen here on v1.17.2).
-# The background path (generateExisting) is not affected. Not strict: the race is sometimes won.
-ADMISSION_APICALL_BUG = pytest.mark.xfail(
-    reason="kyverno/kyverno#15330: apiCall context canceled at admission in Kyverno 1.17.x", strict=False)
 
 
 # --- API helpers ----------------------------------------------------------------------------------
@@ -71,14 +66,7 @@ def get(server: KubeAPIServer, path: str) -> dict[str, Any] | None:
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = WAIT, logs: Any = None) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    hint = f" (Kyverno logs: {logs})" if logs else ""
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{hint}")
+    return wait.wait_for(what, check, timeout, hint=f"Kyverno logs: {logs}" if logs else "")
 
 
 def ensure_namespace(server: KubeAPIServer, name: str) -> None:
@@ -93,7 +81,7 @@ def argocd_secret_path(namespace: str, cluster: str) -> str:
 def kyverno_labels(policy: dict[str, Any], rule: str, trigger: dict[str, Any]) -> dict[str, str]:
     """Labels Kyverno's background controller sets on every resource a generate rule writes.
 
-    Upstream: kyverno/kyverno @ v1.17.2 : pkg/background/common/labels.go (ManageLabels: managedBy,
+    Upstream: kyverno/kyverno @ v1.18.2 : pkg/background/common/labels.go (ManageLabels: managedBy,
     PolicyInfo, TriggerInfo), called from pkg/background/generate/generator.go before create/update.
     """
     group, _slash, version = trigger["apiVersion"].rpartition("/")
@@ -186,14 +174,16 @@ def policy(hub: KubeAPIServer, real_kyverno, preexisting: dict[str, Any]) -> Ite
 
 # --- tests ----------------------------------------------------------------------------------------
 
-@ADMISSION_APICALL_BUG
 @pytest.mark.parametrize("token", [False, True], ids=["client-cert", "token"])
 def test_generated_secret_equals_module_secret(hub, real_kyverno, policy, token):
     """A `<cluster>-kubeconfig` Secret makes Kyverno write the Secret the module would write.
 
-    Upstream: kyverno/kyverno @ v1.17.2 : pkg/webhooks/resource/generation (admission creates an
+    Upstream: kyverno/kyverno @ v1.18.2 : pkg/webhooks/resource/generation (admission creates an
     UpdateRequest), pkg/background/generate/generator.go (the background controller creates the
-    resource from rule.generate.data) and pkg/background/common/labels.go (labels it adds).
+    resource from rule.generate.data) and pkg/background/common/labels.go (labels it adds). The
+    trigger is created after the policy, so the rule's apiCall entries are loaded at admission: that
+    needs pkg/webhooks/resource/updaterequest.go @ v1.18.2 (handleBackgroundApplies gives generate its
+    own context; in v1.17.x it used the request's, cancelled once the webhook answered: issue #15330).
     """
     trigger = new_cluster(hub, labels={"env": "prod", "region": "eu-frankfurt-1", "owner": "x"}, token=token)[1]
     meta = trigger["metadata"]
@@ -206,7 +196,7 @@ def test_generated_secret_equals_module_secret(hub, real_kyverno, policy, token)
 def test_existing_kubeconfig_secret_is_registered(hub, real_kyverno, policy, preexisting):
     """generateExisting: a kubeconfig Secret written before the policy is registered too.
 
-    Upstream: kyverno/kyverno @ v1.17.2 : pkg/policy/generate.go (handleGenerateForExisting: an
+    Upstream: kyverno/kyverno @ v1.18.2 : pkg/policy/generate.go (handleGenerateForExisting: an
     UpdateRequest for each existing resource a generateExisting rule matches).
     """
     meta = preexisting["metadata"]
@@ -216,11 +206,10 @@ def test_existing_kubeconfig_secret_is_registered(hub, real_kyverno, policy, pre
     assert comparable(generated) == comparable(expected_secret(hub, policy, preexisting))
 
 
-@ADMISSION_APICALL_BUG
 def test_rotated_kubeconfig_updates_the_secret(hub, real_kyverno, policy):
     """synchronize: a new kubeconfig in the CAPI Secret updates the generated Secret's config.
 
-    Upstream: kyverno/kyverno @ v1.17.2 : pkg/background/generate/generator.go (Update when the
+    Upstream: kyverno/kyverno @ v1.18.2 : pkg/background/generate/generator.go (Update when the
     target differs and rule.generate.synchronize is true).
     """
     trigger = new_cluster(hub)[1]
@@ -238,11 +227,10 @@ def test_rotated_kubeconfig_updates_the_secret(hub, real_kyverno, policy):
     assert after["data"]["server"] == before["data"]["server"]
 
 
-@ADMISSION_APICALL_BUG
 def test_deleted_kubeconfig_secret_deletes_the_secret(hub, real_kyverno, policy):
     """synchronize: deleting the trigger deletes the generated Secret.
 
-    Upstream: kyverno/kyverno @ v1.17.2 : pkg/webhooks/resource/generation (a DELETE of the trigger
+    Upstream: kyverno/kyverno @ v1.18.2 : pkg/webhooks/resource/generation (a DELETE of the trigger
     becomes an UpdateRequest) and pkg/background/generate/cleanup.go (downstream deleted when
     synchronize is on).
     """
@@ -255,13 +243,12 @@ def test_deleted_kubeconfig_secret_deletes_the_secret(hub, real_kyverno, policy)
     wait_for("the Argo CD cluster Secret to be deleted", lambda: get(hub, path) is None, logs=real_kyverno.logs)
 
 
-@ADMISSION_APICALL_BUG
 def test_excluded_clusters_are_not_registered(hub, real_kyverno, policy):
     """service_account clusters, the hub's own URL and a missing Cluster object are skipped.
 
     A control cluster, created after the excluded ones, is registered: once its Secret exists the
     excluded ones have had their turn (one UpdateRequest queue).
-    Upstream: kyverno/kyverno @ v1.17.2 : pkg/engine/internal/preconditions.go (a rule whose
+    Upstream: kyverno/kyverno @ v1.18.2 : pkg/engine/internal/preconditions.go (a rule whose
     preconditions fail is skipped) and pkg/engine/apicall/apiCall.go (the apiCall default when the
     Cluster does not exist).
     """
@@ -288,7 +275,7 @@ def test_policy_is_refused_without_rbac_for_the_background_controller(hub, real_
 
     The role's RBAC grants Secrets only in the Argo CD namespace; the same policy aimed at another
     namespace is refused at admission (a SubjectAccessReview for the background controller's
-    service account). Upstream: kyverno/kyverno @ v1.17.2 : pkg/policy/generate/validate.go
+    service account). Upstream: kyverno/kyverno @ v1.18.2 : pkg/policy/generate/validate.go
     (canIGenerate: get, create, update, delete when synchronize).
     """
     (doc,) = unit.render("registration-clusterpolicy.yaml.j2", _kyverno_policies_hub_urls=[hub.url],

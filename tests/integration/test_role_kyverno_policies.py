@@ -38,7 +38,7 @@ def test_apply_then_idempotent(hub, tmp_path: Path) -> None:
     first = run_playbook(tmp_path / "1", PLAYBOOK, kubeconfig=kubeconfig, hostvars=HOSTVARS)
     assert first.rc == 0, first.stdout
     assert first.changed() == 1, first.stdout  # the task applying the RBAC and the policy
-    assert "Skipped the Kyverno chart 3.7.2" in first.stdout
+    assert "Skipped the Kyverno chart 3.8.2" in first.stdout
     objects = _objects(server)
     assert all(objects.values()), {k: v is not None for k, v in objects.items()}
     rule = objects["policy"]["spec"]["rules"][0]
@@ -67,6 +67,24 @@ def test_bad_variable_fails_in_preflight(hub, tmp_path: Path) -> None:
     assert result.rc != 0
     assert "kyverno_policies_argocd_namespace" in result.stdout and "Argo_CD" in result.stdout
     assert "Check kyverno_policies_argocd_namespace" in result.stdout
+    assert not any(_objects(server).values()), "a failed preflight must not change the hub"
+
+
+@pytest.mark.parametrize("version", ["3.7.0", "3.7.2"])
+def test_kyverno_1_17_chart_is_refused(hub, tmp_path: Path, version: str) -> None:
+    """Charts 3.7.x install Kyverno 1.17.x, which cancels a generate rule's apiCall at admission.
+
+    Upstream: kyverno/kyverno @ v1.17.2 : pkg/webhooks/resource/updaterequest.go (handleBackgroundApplies
+    passes the admission request's context to handleGenerate; issue #15330 "APICall: context-cancelled"),
+    fixed at kyverno/kyverno @ v1.18.0 : the same file (a context of its own). Chart to app version:
+    kyverno/kyverno @ kyverno-chart-3.7.2 : charts/kyverno/Chart.yaml (appVersion v1.17.2).
+    """
+    server, kubeconfig = hub
+    result = run_playbook(tmp_path, PLAYBOOK, kubeconfig=kubeconfig,
+                          hostvars={**HOSTVARS, "kyverno_policies_chart_version": version})
+    assert result.rc != 0, result.stdout
+    assert f"kyverno_policies_chart_version {version} installs Kyverno 1.17.x" in result.stdout, result.stdout
+    assert "#15330" in result.stdout and "chart 3.8.2" in result.stdout
     assert not any(_objects(server).values()), "a failed preflight must not change the hub"
 
 

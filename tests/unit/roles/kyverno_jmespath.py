@@ -15,7 +15,7 @@ Only what the registration policy uses, with Kyverno's semantics (kyverno/kyvern
 * preconditions ``all``/``any`` with ``Equals``, ``NotEquals``, ``AnyIn``, ``AnyNotIn``;
 * :func:`manage_labels`: the labels Kyverno's background controller sets on every resource it generates.
 
-Checked against kyverno/kyverno @ v1.17.2 : pkg/engine/jmespath/functions.go (Kyverno's functions) and
+Checked against kyverno/kyverno @ v1.18.2 : pkg/engine/jmespath/functions.go (Kyverno's functions) and
 kyverno/go-jmespath (built-ins ``to_string``, ``merge``, ``length``, ``starts_with``). Where Python differs from Go
 the emulation follows Go:
 
@@ -296,7 +296,7 @@ def manage_labels(resource: dict[str, Any], trigger: dict[str, Any], *, policy_n
                   policy_namespace: str = "") -> dict[str, Any]:
     """A generated resource as Kyverno stores it: a copy with the labels its background controller sets.
 
-    kyverno/kyverno @ v1.17.2 : pkg/background/common/labels.go ``ManageLabels`` (called in
+    kyverno/kyverno @ v1.18.2 : pkg/background/common/labels.go ``ManageLabels`` (called in
     pkg/background/generate/generator.go before every create and update, also for ``data`` rules): overwrites
     ``app.kubernetes.io/managed-by`` with ``kyverno``, sets ``generate.kyverno.io/policy-name``,
     ``-policy-namespace`` (empty for a ClusterPolicy), ``-rule-name`` and the trigger's ``-trigger-version``,

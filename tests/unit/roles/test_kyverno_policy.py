@@ -4,7 +4,7 @@ The template is rendered as Ansible renders it (Templar, role defaults and vars)
 Kyverno ClusterPolicy CRD schema, and its generate rule is run by a small Kyverno emulation
 (kyverno_jmespath.py) on CAPI kubeconfig Secrets. The Secret it generates must equal the one the
 argocd_cluster_secret module builds (build_cluster_secret) for the same cluster, once Kyverno's background
-controller has added its labels (kj.manage_labels; kyverno/kyverno @ v1.17.2 : pkg/background/common/labels.go).
+controller has added its labels (kj.manage_labels; kyverno/kyverno @ v1.18.2 : pkg/background/common/labels.go).
 """
 from __future__ import annotations
 
@@ -261,7 +261,7 @@ def test_kyverno_labels_leave_ownership_to_our_label(rule: dict[str, Any]) -> No
     ``data`` rule whose metadata sets it) and adds generate.kyverno.io/*; multicluster.gitops/registered survives,
     and it is what the ApplicationSets' default cluster generator selects on, for both writers' Secrets.
 
-    Upstream: kyverno/kyverno @ v1.17.2 : pkg/background/common/labels.go (ManageLabels, managedBy, PolicyInfo,
+    Upstream: kyverno/kyverno @ v1.18.2 : pkg/background/common/labels.go (ManageLabels, managedBy, PolicyInfo,
     TriggerInfo), pkg/background/generate/generator.go (ManageLabels before CreateResource/UpdateResource).
     """
     cluster = capi_cluster("team-a", "test-1", labels={"env": "test"})
@@ -420,7 +420,7 @@ def test_rbac_is_least_privilege() -> None:
 def test_rbac_subject_is_the_charts_service_account(overrides: dict[str, Any], account: str) -> None:
     """The background controller's ServiceAccount is named after the chart (kyverno.name), not the release.
 
-    Upstream: kyverno/kyverno @ kyverno-chart-3.7.2 : charts/kyverno/templates/background-controller/_helpers.tpl
+    Upstream: kyverno/kyverno @ kyverno-chart-3.8.2 : charts/kyverno/templates/background-controller/_helpers.tpl
     (kyverno.background-controller.name, .serviceAccountName), charts/kyverno/templates/admission-controller/_helpers.tpl
     (the same rule for the admission controller) and charts/kyverno/templates/_helpers/_names.tpl.
     """
@@ -448,7 +448,7 @@ def test_rbac_subject_is_the_charts_service_account(overrides: dict[str, Any], a
 def test_kyverno_functions_follow_go(expression: str, result: Any) -> None:
     """Where Python and Go differ, the emulation follows Kyverno.
 
-    Upstream: kyverno/kyverno @ v1.17.2 : pkg/engine/jmespath/functions.go (jpBase64Decode, jpParseYAML, jpTruncate,
+    Upstream: kyverno/kyverno @ v1.18.2 : pkg/engine/jmespath/functions.go (jpBase64Decode, jpParseYAML, jpTruncate,
     ifaceToString); kyverno/go-jmespath functions.go (jpfLength, jpfToString).
     """
     assert kj.search(expression, {}) == result
@@ -458,7 +458,7 @@ def test_rbac_lets_the_admission_controller_read_generated_secrets() -> None:
     """With synchronize, Kyverno's policy webhook requires the admission controller to get and list the
     generated kind in the target namespace (SubjectAccessReview), else it refuses the policy.
 
-    Upstream: kyverno/kyverno @ v1.17.2 : pkg/validation/policy/actions.go (admissionSA, verbs list,get).
+    Upstream: kyverno/kyverno @ v1.18.2 : pkg/validation/policy/actions.go (admissionSA, verbs list,get).
     """
     docs = render("registration-rbac.yaml.j2")
     by_kind = {(d["kind"], d["metadata"]["name"]): d for d in docs}

@@ -55,6 +55,9 @@ COMPONENTS: dict[str, Component] = {
         "etcd": "./cmd/etcd",
     }, version_package="k8s.io/component-base/version,k8s.io/client-go/pkg/version",
         version_module="k8s.io/kubernetes"),
+    # Expands HelmChartProxy valuesTemplates as the Cluster API add-on provider for Helm does (text/template
+    # with sprig v3.3.0, the version of its go.mod at v0.6.2): our own few lines, to test the role's templates.
+    "caaph-values": Component("caaph-values", {"caaph-values": "./cmd/caaph-values"}),
     # Cluster API v1.12.5 (+ its test module for CAPD): core, kubeadm bootstrap and control plane, CAPD
     # (Docker and in-memory "dev" backends). The two kubeadm mains share a package name, hence
     # separate `go build` runs (see _batches).

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
+from realengines.build import binary
+from realengines.pytest_plugin import require_real_engines
 from tests.conftest import CRD_DIR, ROOT
 from tests.helpers.ansible import isolated_env
 from tests.unit.roles.capi_schema import CrdSchemas
@@ -58,6 +60,8 @@ OKE_PUBLIC = {**OKE, "name": "wl-prod-2", "network": {"vcn_id": "ocid1.vcn.oc1..
     **OKE["network"]["subnets"], "control_plane_endpoint": {"id": "ocid1.subnet.oc1..cpe", "type": "Public"},
     "worker": {"id": "ocid1.subnet.oc1..wrk", "type": "private"}}}}
 NEW_VCN = {**SELF_MANAGED, "name": "wl-test-3", "network": {"vcn_cidr": "10.20.0.0/16"}}
+IN_MEMORY = {"name": "mem-1", "kubernetes_version": "v1.34.2", "control_plane": {"count": 1}, "workers": {"count": 2},
+             "labels": {"env": "test"}}
 BASE_VARS = {
     "capi_workloads_oci_credentials": CREDENTIALS,
     "capi_workloads_oci_compartment_id": "ocid1.compartment.oc1..workloads",
@@ -94,6 +98,8 @@ def _render_all(tmp: Path) -> dict[str, Any]:
               "capi_workloads_oci_region": "eu-frankfurt-1", "capi_workloads_caaph_enabled": False,
               "capi_workloads_crs_manifests": {k: {"url": "", "file": str(v)} for k, v in files.items()},
               "capi_workloads_clusters": [existing, OKE_PUBLIC, NEW_VCN]},
+        # M: Cluster API's in-memory infrastructure (inventories/engines): no OCI variables at all.
+        "m": {"capi_workloads_infrastructure": "in_memory", "capi_workloads_clusters": [IN_MEMORY]},
         "pf": {**BASE_VARS, "capi_workloads_clusters": [SELF_MANAGED, OKE],
                "capi_cases": [{"id": case[0], "vars": case[1]} for case in PREFLIGHT_CASES],
                "capi_failing_clusters": [SELF_MANAGED, {**OKE, "kind": "eks", "workers": {"count": 0}}]},
@@ -111,6 +117,7 @@ def _render_all(tmp: Path) -> dict[str, Any]:
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-6000:]
     return {"a": json.loads((tmp / "a-out.json").read_text()), "b": json.loads((tmp / "b-out.json").read_text()),
+            "m": json.loads((tmp / "m-out.json").read_text()),
             "preflight": json.loads((tmp / "pf-out.json").read_text()), "output": output,
             "calico": files["calico"].read_text()}
 
@@ -367,6 +374,76 @@ def test_calico_runs_over_what_capocis_rules_allow(rendered: dict[str, Any]) -> 
                    for r in n["ingressRules"])
 
 
+def _expand(proxy: dict[str, Any], infra: dict[str, Any], cluster: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The values CAAPH installs for one cluster: ``spec.valuesTemplate`` of ``proxy`` expanded by Go
+    text/template with sprig over {Cluster, InfraCluster} (kubernetes-sigs/cluster-api-addon-provider-helm
+    @ v0.6.2 : internal/value_substitutions.go, ParseValues), by the ``caaph-values`` engine binary."""
+    require_real_engines("caaph-values")
+    data = {"template": proxy["spec"]["valuesTemplate"], "data": {"Cluster": cluster or {}, "InfraCluster": infra}}
+    done = subprocess.run([str(binary("caaph-values"))], input=json.dumps(data), capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    return yaml.safe_load(done.stdout)
+
+
+def _reconciled(infra: dict[str, Any]) -> dict[str, Any]:
+    """``infra`` once CAPOCI has made its network: every NSG carries the OCID CAPOCI writes back
+    (oracle/cluster-api-provider-oci @ v0.24.0 : cloud/scope/nsg_reconciler.go sets spec...list[].id)."""
+    done = json.loads(json.dumps(infra))
+    for nsg in done["spec"]["networkSpec"]["vcn"]["networkSecurityGroup"]["list"]:
+        nsg.setdefault("id", f"ocid1.networksecuritygroup.oc1..{nsg['role']}")
+    return done
+
+
+LB_NSG_ANNOTATION = "oci.oraclecloud.com/oci-network-security-groups"
+
+
+def test_workload_load_balancers_join_the_service_lb_nsg(rendered: dict[str, Any]) -> None:
+    """The ingress-nginx load balancer of a self-managed cluster is placed in the service-lb NSG, whose rules
+    open its listeners: the CCM runs with securityListManagementMode None and opens nothing itself.
+
+    Upstream: oracle/oci-cloud-controller-manager @ v1.31.1 : pkg/cloudprovider/providers/oci/load_balancer_spec.go
+    (ServiceAnnotationLoadBalancerNetworkSecurityGroups, "oci.oraclecloud.com/oci-network-security-groups", a
+    comma-separated list of at most 5 OCIDs, for a load balancer that is not an NLB);
+    oracle/cluster-api-provider-oci @ v0.24.0 : api/v1beta2/types.go (NSG role "service-lb", id written back);
+    kubernetes-sigs/cluster-api-addon-provider-helm @ v0.6.2 : internal/value_substitutions.go (.InfraCluster)."""
+    proxy = _one(rendered["objects"]["addons"], "HelmChartProxy", "ingress-nginx", "workload-clusters")
+    infra = _reconciled(_one(rendered["objects"]["clusters"], "OCICluster", "wl-test-1"))
+    annotations = _expand(proxy, infra)["controller"]["service"]["annotations"]
+    lb_nsg = _nsg(infra, "service-lb")
+    assert annotations[LB_NSG_ANNOTATION] == lb_nsg["id"]
+    assert annotations["service.beta.kubernetes.io/oci-load-balancer-shape"] == "flexible"
+    assert _admits(lb_nsg, "0.0.0.0/0", "6", 80) and _admits(lb_nsg, "0.0.0.0/0", "6", 443)
+    worker = _subnet_cidr(infra, "worker")
+    egress = [r["egressRule"] for r in lb_nsg["egressRules"]]
+    assert any(r["destination"] == worker and r["tcpOptions"]["destinationPortRange"] == {"min": 30000, "max": 32767}
+               for r in egress)
+
+
+@pytest.mark.parametrize("case", ["before-capoci-made-the-nsgs", "existing-vcn", "no-network-spec"])
+def test_no_nsg_annotation_without_a_service_lb_nsg_ocid(rendered: dict[str, Any], case: str) -> None:
+    """Without a service-lb NSG OCID (CAPOCI has not made it yet, the VCN is the user's, an OKE cluster's
+    OCIManagedCluster) the values carry no NSG annotation: an empty one makes the CCM refuse the Service
+    (oracle/oci-cloud-controller-manager @ v1.31.1 : pkg/cloudprovider/providers/oci/load_balancer_spec.go,
+    "invalid NetworkSecurityGroups OCID")."""
+    proxy = _one(rendered["objects"]["addons"], "HelmChartProxy", "ingress-nginx", "workload-clusters")
+    infra = {"before-capoci-made-the-nsgs": _one(rendered["objects"]["clusters"], "OCICluster", "wl-test-1"),
+             "existing-vcn": _one(rendered["objects"]["clusters"], "OCIManagedCluster"),
+             "no-network-spec": {"spec": {}}}[case]
+    annotations = _expand(proxy, infra)["controller"]["service"]["annotations"]
+    assert LB_NSG_ANNOTATION not in annotations
+    assert annotations["service.beta.kubernetes.io/oci-load-balancer-shape"] == "flexible"
+
+
+def test_calico_values_expand_with_the_clusters_pod_cidr(rendered: dict[str, Any]) -> None:
+    """Upstream: kubernetes-sigs/cluster-api-addon-provider-helm @ v0.6.2 : internal/value_substitutions.go
+    (.Cluster is the CAPI Cluster as an unstructured map)."""
+    proxy = _one(rendered["objects"]["addons"], "HelmChartProxy", "calico", "workload-clusters")
+    cluster = {"spec": {"clusterNetwork": {"pods": {"cidrBlocks": ["192.168.0.0/16"]}}}}
+    values = _expand(proxy, _one(rendered["objects"]["clusters"], "OCICluster", "wl-test-1"), cluster)
+    assert values["installation"]["calicoNetwork"]["ipPools"] == [{"cidr": "192.168.0.0/16", "encapsulation": "IPIP"}]
+
+
 # --- OKE ----------------------------------------------------------------------------------------------
 def test_oke_cluster_is_wired_together(rendered: dict[str, Any]) -> None:
     objs = rendered["objects"]["clusters"]
@@ -514,6 +591,13 @@ def test_without_caaph_the_manifests_go_into_cluster_resource_sets(rendered_crs:
 # --- preflight ----------------------------------------------------------------------------------------------
 PREFLIGHT_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("valid", {}, ""),
+    ("in-memory-needs-no-oci-keys", {"capi_workloads_infrastructure": "in_memory", "capi_workloads_oci_credentials": {},
+                                     "capi_workloads_oci_compartment_id": "", "capi_workloads_clusters": [IN_MEMORY]}, ""),
+    ("in-memory-oke", {"capi_workloads_infrastructure": "in_memory", "capi_workloads_clusters": [OKE]},
+     "capi_workloads_clusters[0] (wl-prod-1).kind is 'oke', but capi_workloads_infrastructure: in_memory makes kubeadm "
+     "clusters only"),
+    ("unknown-infrastructure", {"capi_workloads_infrastructure": "aws"},
+     "capi_workloads_infrastructure must be one of oci, in_memory, not 'aws'"),
     ("unknown-kind", {"capi_workloads_clusters": [{**SELF_MANAGED, "kind": "eks"}]},
      "capi_workloads_clusters[0] (wl-test-1).kind must be one of self-managed, oke"),
     ("missing-shape", {"capi_workloads_clusters": [{**SELF_MANAGED, "workers": {"shape": ""}}]},
@@ -614,6 +698,48 @@ def test_preflight_fails_the_role_before_anything_changes(preflight_outcomes: di
     assert message.startswith("capi_workloads: fix these variables before anything changes: ")
     assert "capi_workloads_clusters[1] (wl-prod-1).kind must be one of self-managed, oke, not 'eks'" in message
     assert "wl-test-1" not in message          # the valid entry is not blamed
+
+
+# --- in-memory infrastructure ----------------------------------------------------------------------------------
+def test_in_memory_renders_capd_dev_kinds_wired_to_kcp_and_machine_deployment(capi_outputs: dict[str, Any]) -> None:
+    """capi_workloads_infrastructure: in_memory renders a kubeadm cluster on CAPD's in-memory backend and nothing else.
+
+    Upstream: kubernetes-sigs/cluster-api @ v1.12.5 : test/infrastructure/docker/api/v1beta2/devcluster_types.go,
+    test/infrastructure/docker/api/v1beta2/devmachine_types.go (spec.backend.inMemory, provisioning durations),
+    test/infrastructure/docker/internal/controllers/backends/inmemory/inmemorycluster_backend.go (a DevCluster
+    needs an annotations map). Accepted and provisioned by the real managers in
+    tests/engines/test_site_engines.py."""
+    out = capi_outputs["m"]
+    assert {k: v for k, v in out.items() if k != "clusters"} == {
+        "providers": [], "secrets": [], "identity": [], "addon_secrets": [], "addons": []}
+    objs = out["clusters"]
+    assert sorted(o["kind"] for o in objs) == sorted(["Cluster", "DevCluster", "DevMachineTemplate", "DevMachineTemplate",
+                                                      "KubeadmControlPlane", "KubeadmConfigTemplate",
+                                                      "MachineDeployment"])
+    cluster = _one(objs, "Cluster", "mem-1")
+    assert cluster["spec"]["infrastructureRef"] == {"apiGroup": "infrastructure.cluster.x-k8s.io", "kind": "DevCluster",
+                                                    "name": "mem-1"}
+    assert cluster["metadata"]["labels"]["env"] == "test"
+    assert cluster["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "multicluster.gitops"
+    dev = _one(objs, "DevCluster", "mem-1")
+    assert dev["spec"] == {"backend": {"inMemory": {}}} and dev["metadata"]["annotations"]
+    kcp = _one(objs, "KubeadmControlPlane", cluster["spec"]["controlPlaneRef"]["name"])
+    assert (kcp["spec"]["replicas"], kcp["spec"]["version"]) == (1, "v1.34.2")
+    md = _one(objs, "MachineDeployment", "mem-1-md-0")
+    assert md["spec"]["replicas"] == 2
+    templates = {o["metadata"]["name"]: o for o in _find(objs, "DevMachineTemplate")}
+    for ref in (kcp["spec"]["machineTemplate"]["spec"]["infrastructureRef"], md["spec"]["template"]["spec"]["infrastructureRef"]):
+        assert ref["kind"] == "DevMachineTemplate" and ref["name"] in templates
+        backend = templates[ref["name"]]["spec"]["template"]["spec"]["backend"]["inMemory"]
+        assert set(backend) == {"vm", "node", "apiServer", "etcd"}
+        assert all(step["provisioning"]["startupDuration"] == "1s" for step in backend.values())
+    bootstrap = md["spec"]["template"]["spec"]["bootstrap"]["configRef"]
+    assert _one(objs, "KubeadmConfigTemplate", bootstrap["name"])
+    assert not [o for o in objs if o["kind"].startswith("OCI")]
+
+
+def test_the_oci_default_renders_no_in_memory_kinds(rendered: dict[str, Any]) -> None:
+    assert not [o for o in _all(rendered["objects"]) if o["kind"].startswith("Dev")]
 
 
 # --- role metadata ---------------------------------------------------------------------------------------------

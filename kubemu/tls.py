@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["Pki", "KeyPair"]
+__all__ = ["Pki", "KeyPair", "new_authority", "issue", "key_pem", "name"]
 
 _VALIDITY = dt.timedelta(days=3650)
 
@@ -30,16 +30,52 @@ def _key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def key_pem(key) -> bytes:
+    """PEM (unencrypted PKCS#8) of a private key."""
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
 
-def _name(common_name: str, org: str | None = None) -> x509.Name:
+def name(common_name: str, orgs: tuple[str, ...] = ()) -> x509.Name:
+    """A subject: CN, then one O per group (how Kubernetes reads a client certificate's user and groups)."""
     attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-    if org:
-        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    attrs += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in orgs]
     return x509.Name(attrs)
+
+
+def new_authority(common_name: str, validity: dt.timedelta = _VALIDITY):
+    """A self-signed CA: (certificate, EC P-256 private key)."""
+    key = _key()
+    subject = name(common_name)
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + validity)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False,
+                                         encipher_only=False, decipher_only=False), critical=True)
+            .sign(key, hashes.SHA256()))
+    return cert, key
+
+
+def issue(ca_cert: x509.Certificate, ca_key, subject: x509.Name, *, server: bool, dns: tuple[str, ...] = (),
+          ips: tuple[str, ...] = (), validity: dt.timedelta = _VALIDITY):
+    """A leaf certificate signed by the CA, for serving (with the given SANs) or for a client:
+    (certificate, EC P-256 private key)."""
+    key = _key()
+    now = dt.datetime.now(dt.timezone.utc)
+    usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_cert.subject)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + validity)
+               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+               .add_extension(x509.ExtendedKeyUsage([usage]), critical=False))
+    if server:
+        names = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(ca_key, hashes.SHA256()), key
 
 
 class Pki:
@@ -51,41 +87,19 @@ class Pki:
         self._ca_key = serialization.load_pem_private_key(ca.key_pem, None)
 
     @classmethod
-    def create(cls, name: str) -> "Pki":
-        key = _key()
-        subject = _name(f"kubemu-{name}-ca")
-        now = dt.datetime.now(dt.timezone.utc)
-        cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-                .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + _VALIDITY)
-                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                             content_commitment=False, key_encipherment=False,
-                                             data_encipherment=False, key_agreement=False,
-                                             encipher_only=False, decipher_only=False), critical=True)
-                .sign(key, hashes.SHA256()))
-        return cls(KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)))
+    def create(cls, server_name: str) -> "Pki":
+        cert, key = new_authority(f"kubemu-{server_name}-ca")
+        return cls(KeyPair(cert.public_bytes(serialization.Encoding.PEM), key_pem(key)))
 
     def _issue(self, subject: x509.Name, *, server: bool) -> KeyPair:
-        key = _key()
-        now = dt.datetime.now(dt.timezone.utc)
-        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
-        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(self._ca_cert.subject)
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + _VALIDITY)
-                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                   .add_extension(x509.ExtendedKeyUsage([usage]), critical=False))
-        if server:
-            builder = builder.add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        cert = builder.sign(self._ca_key, hashes.SHA256())
-        return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+        cert, key = issue(self._ca_cert, self._ca_key, subject, server=server, dns=("localhost",), ips=("127.0.0.1",))
+        return KeyPair(cert.public_bytes(serialization.Encoding.PEM), key_pem(key))
 
-    def server_pair(self, name: str) -> KeyPair:
-        return self._issue(_name(f"kubemu-{name}"), server=True)
+    def server_pair(self, server_name: str) -> KeyPair:
+        return self._issue(name(f"kubemu-{server_name}"), server=True)
 
     def client_pair(self, user: str = "kubemu-admin", group: str = "system:masters") -> KeyPair:
-        return self._issue(_name(user, group), server=False)
+        return self._issue(name(user, (group,) if group else ()), server=False)
 
     def server_context(self, pair: KeyPair) -> ssl.SSLContext:
         """TLS for the listener; a client certificate is optional but must chain to this CA."""

@@ -9,14 +9,13 @@ user name and O to groups.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from kubemu import tls
 
 _VALIDITY = dt.timedelta(days=365)
 
@@ -36,50 +35,18 @@ def _write(path: Path, data: bytes, private: bool = False) -> Path:
     return path
 
 
-def _key_pem(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-
-
-def _name(common_name: str, orgs: tuple[str, ...] = ()) -> x509.Name:
-    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-    attrs += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in orgs]
-    return x509.Name(attrs)
-
-
 class _Authority:
     def __init__(self, directory: Path, stem: str, common_name: str) -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.timezone.utc)
-        subject = _name(common_name)
-        self.cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-                     .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-                     .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + _VALIDITY)
-                     .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                     .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                                  content_commitment=False, key_encipherment=False,
-                                                  data_encipherment=False, key_agreement=False,
-                                                  encipher_only=False, decipher_only=False), critical=True)
-                     .sign(self.key, hashes.SHA256()))
+        self.cert, self.key = tls.new_authority(common_name, _VALIDITY)
         self.pair = CertPair(_write(directory / f"{stem}.crt", self.cert.public_bytes(serialization.Encoding.PEM)),
-                             _write(directory / f"{stem}.key", _key_pem(self.key), private=True))
+                             _write(directory / f"{stem}.key", tls.key_pem(self.key), private=True))
 
     def issue(self, path_stem: Path, common_name: str, *, orgs: tuple[str, ...] = (), server: bool = False,
               dns: tuple[str, ...] = (), ips: tuple[str, ...] = ()) -> CertPair:
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.timezone.utc)
-        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
-        builder = (x509.CertificateBuilder().subject_name(_name(common_name, orgs)).issuer_name(self.cert.subject)
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + _VALIDITY)
-                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                   .add_extension(x509.ExtendedKeyUsage([usage]), critical=False))
-        if server:
-            names = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
-            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-        cert = builder.sign(self.key, hashes.SHA256())
+        cert, key = tls.issue(self.cert, self.key, tls.name(common_name, orgs), server=server, dns=dns, ips=ips,
+                              validity=_VALIDITY)
         return CertPair(_write(path_stem.with_suffix(".crt"), cert.public_bytes(serialization.Encoding.PEM)),
-                        _write(path_stem.with_suffix(".key"), _key_pem(key), private=True))
+                        _write(path_stem.with_suffix(".key"), tls.key_pem(key), private=True))
 
 
 class Pki:
@@ -100,7 +67,7 @@ class Pki:
                                       ips=("127.0.0.1", self.SERVICE_IP))
         self.front_proxy_client = self._front_proxy_ca.issue(directory / "front-proxy-client", "front-proxy-client")
         sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.sa_key = _write(directory / "sa.key", _key_pem(sa_key), private=True)
+        self.sa_key = _write(directory / "sa.key", tls.key_pem(sa_key), private=True)
         self.sa_pub = _write(directory / "sa.pub", sa_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
 

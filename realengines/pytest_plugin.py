@@ -11,6 +11,8 @@ Enable with ``pytest_plugins = ["realengines.pytest_plugin"]`` (tests/conftest.p
   control plane, CAPD with its in-memory backend) on ``real_hub`` (``realengines.capi.CapiManagers``:
   ``.server``, ``.running``, ``.log(binary)``). CAPD's in-memory backend has fixed ports (19000,
   20000+), so one CAPD runs per machine: under xdist the workers take turns (a file lock).
+* ``capd_exclusive()``: a context manager holding CAPD's fixed in-memory ports for a whole set started
+  inside it (``realengines.stack.up``), pausing this process's ``real_capi`` if it runs.
 * ``require_real_engines(component)``: skip with the reason when the component's binaries are not
   built; fail instead when the component is required: ``MCG_ENGINES_REQUIRED=1`` (every component)
   or a comma list of components (scripts/test.sh sets the ones that built when CI=true).
@@ -20,6 +22,7 @@ started with ``python -m realengines up``.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from typing import Callable, Iterator
@@ -85,28 +88,55 @@ def real_server_factory() -> Iterator[ServerFactory]:
         server.stop()
 
 
+# The real_capi of this process while it holds the CAPD lock (see capd_exclusive).
+_ACTIVE_CAPI: list["CapiManagers"] = []
+
+
+@contextlib.contextmanager
+def capd_exclusive() -> Iterator[None]:
+    """Hold CAPD's fixed in-memory ports (127.0.0.1:19000 and 20000+) for a CAPD started inside the block.
+
+    Across processes (xdist workers) a file lock makes them take turns. When this process's ``real_capi``
+    holds the lock already (locking again would wait for ourselves), its managers are stopped for the block
+    and started again after it, on the same hub (their in-memory workload clusters are lost: CAPD keeps them
+    in its memory).
+    """
+    if _ACTIVE_CAPI:
+        managers = _ACTIVE_CAPI[0]
+        managers.stop()
+        try:
+            yield
+        finally:
+            managers.start()
+        return
+    build.CACHE.mkdir(parents=True, exist_ok=True)
+    with (build.CACHE / "capd-inmemory.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # CAPD's in-memory ports are fixed: one CAPD at a time
+        yield
+
+
 @pytest.fixture(scope="session")
 def real_capi(request: pytest.FixtureRequest) -> Iterator["CapiManagers"]:
     from .capi import CapiError, CapiManagers
 
     require_real_engines("capi")
     hub = request.getfixturevalue("real_hub")
-    build.CACHE.mkdir(parents=True, exist_ok=True)
-    with (build.CACHE / "capd-inmemory.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # CAPD's in-memory ports are fixed: one CAPD at a time
+    with capd_exclusive():
         try:
             managers = CapiManagers(hub, name=run_name("capi")).start()
         except (CapiError, EngineError) as err:
             pytest.fail(str(err), pytrace=False)
+        _ACTIVE_CAPI.append(managers)
         try:
             yield managers
         finally:
+            _ACTIVE_CAPI.remove(managers)
             managers.stop()
 
 
 @pytest.fixture(scope="session")
 def real_kyverno(real_hub: KubeAPIServer):
-    """Kyverno v1.17.2 (admission + background controllers) running against ``real_hub``.
+    """Kyverno v1.18.2 (admission + background controllers) running against ``real_hub``.
 
     Skips (fails with MCG_ENGINES_REQUIRED=1) when ``python -m realengines build kyverno`` has not run.
     """

@@ -1,7 +1,7 @@
 """roles/capi_workloads/tasks/register.yml: which clusters the argocd_cluster_secret module registers.
 
 Where the Kyverno policy registers the kubeadm clusters, the module must leave them alone: Kyverno relabels every
-Secret it generates (kyverno/kyverno @ v1.17.2 : pkg/background/common/labels.go), and two writers of one Secret
+Secret it generates (kyverno/kyverno @ v1.18.2 : pkg/background/common/labels.go), and two writers of one Secret
 fight. The task's Jinja is rendered with Ansible's Templar, as the play would.
 """
 from __future__ import annotations
@@ -47,7 +47,7 @@ def render_task(**variables: Any) -> dict[str, Any]:
 def test_with_the_policy_only_oke_and_service_account_clusters_are_registered() -> None:
     """The Kyverno policy owns the other clusters (its preconditions skip OKE and credential-mode=service_account).
 
-    Upstream: kyverno/kyverno @ v1.17.2 : pkg/background/common/labels.go (ManageLabels on every generated resource).
+    Upstream: kyverno/kyverno @ v1.18.2 : pkg/background/common/labels.go (ManageLabels on every generated resource).
     """
     task = render_task(capi_workloads_kyverno_registration=True)
     assert task["run"]

@@ -100,7 +100,7 @@ def test_registration_is_read_from_the_ownership_label():
     """A Secret the Kyverno policy generated counts as registered although Kyverno set managed-by: kyverno; a Secret
     without multicluster.gitops/registered (written by someone else) does not.
 
-    Upstream: kyverno/kyverno @ v1.17.2 : pkg/background/common/labels.go (managedBy overwrites the label).
+    Upstream: kyverno/kyverno @ v1.18.2 : pkg/background/common/labels.go (managedBy overwrites the label).
     """
     by_kyverno = _secret("test-1", "fleet", {"app.kubernetes.io/managed-by": "kyverno",
                                              "generate.kyverno.io/policy-name": "register"})

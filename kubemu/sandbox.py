@@ -2,12 +2,18 @@
 server per workload cluster, all in one background process on this machine.
 
     python -m kubemu.sandbox up     --state-dir DIR [--crd-dir DIR] [--step-seconds S] [--oke-token-seconds S]
+                                    [--rulebook]
     python -m kubemu.sandbox status --state-dir DIR
     python -m kubemu.sandbox down   --state-dir DIR
 
 ``up`` starts the process (or reuses a running one) and prints one JSON line: ``{"state": "started" |
 "reused", "hub_kubeconfig": ..., "hub_url": ...}``. ``down`` stops it and every server it started, and
 leaves no process behind. The hub's kubeconfig is ``DIR/hub.kubeconfig``; the log is ``DIR/sandbox.log``.
+
+``up --rulebook`` also starts ``ansible-rulebook`` with ``extensions/eda/rulebooks/registration.yml`` on the
+sandbox inventory, beside the hub (its own process group, log ``DIR/rulebook.log``): a Cluster's Argo CD Secret
+appears seconds after the simulated controller makes it ready, and goes when the Cluster is deleted. ``down`` stops
+it too. Without ``ansible-rulebook`` or a Java runtime, ``up`` says so in ``rulebook`` and starts the hub alone.
 
 Workload clusters whose Cluster refers to OCIManagedCluster / OCIManagedControlPlane are OKE clusters: their
 kubeconfig carries a token the workload API accepts for ``--oke-token-seconds`` only (CAPOCI's OKE tokens expire
@@ -22,6 +28,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -131,9 +138,9 @@ def serve(state_dir: Path, crd_dir: Path | None, step_seconds: float, oke_token_
 
 
 # --- the commands ------------------------------------------------------------------------------------
-def _running(state_dir: Path) -> dict[str, Any] | None:
+def _running(state_dir: Path, name: str = "sandbox.json") -> dict[str, Any] | None:
     try:
-        info = json.loads((state_dir / "sandbox.json").read_text())
+        info = json.loads((state_dir / name).read_text())
         os.kill(info["pid"], 0)
     except (OSError, ValueError, KeyError):
         return None
@@ -144,8 +151,66 @@ def status(state_dir: Path) -> dict[str, Any]:
     info = _running(state_dir)
     if info is None:
         return {"state": "absent"}
-    return {"state": "running", "pid": info["pid"], "hub_url": info["hub_url"],
-            "hub_kubeconfig": str(state_dir / "hub.kubeconfig")}
+    out = {"state": "running", "pid": info["pid"], "hub_url": info["hub_url"],
+           "hub_kubeconfig": str(state_dir / "hub.kubeconfig")}
+    rulebook = _running(state_dir, "rulebook.json")
+    if rulebook is not None:
+        out["rulebook"] = {"state": "running", "pid": rulebook["pid"], "log": str(state_dir / "rulebook.log")}
+    return out
+
+
+_ROOT = Path(__file__).resolve().parents[1]
+RULEBOOK = _ROOT / "extensions" / "eda" / "rulebooks" / "registration.yml"
+
+
+def start_rulebook(state_dir: Path, *, inventory: Path | None = None) -> dict[str, Any]:
+    """Start (or reuse) ansible-rulebook on the registration rulebook against the sandbox hub."""
+    running = _running(state_dir, "rulebook.json")
+    if running is not None:
+        return {"state": "reused", "pid": running["pid"], "log": str(state_dir / "rulebook.log")}
+    bindir = Path(sys.executable).parent
+    binary = bindir / "ansible-rulebook"
+    if not binary.exists():
+        return {"state": "unavailable", "msg": "ansible-rulebook is not installed in this virtualenv: run "
+                                               "scripts/setup.sh (it installs it from PyPI)"}
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        return {"state": "unavailable", "msg": "no Java runtime: ansible-rulebook needs Java 17 "
+                                               "(apt-get install openjdk-17-jre-headless)"}
+    cmd = [str(binary), "--rulebook", str(RULEBOOK), "-i", str(inventory or _ROOT / "inventories" / "sandbox"), "-v"]
+    env = {**os.environ, "K8S_AUTH_KUBECONFIG": str(state_dir / "hub.kubeconfig"),
+           "ANSIBLE_CONFIG": str(_ROOT / "ansible.cfg"),
+           "PATH": os.pathsep.join([str(bindir), os.environ.get("PATH", "")])}
+    with open(state_dir / "rulebook.log", "ab") as logfile:
+        proc = subprocess.Popen(cmd, cwd=_ROOT, stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile, env=env,
+                                start_new_session=True)
+    (state_dir / "rulebook.json").write_text(json.dumps({"pid": proc.pid}))
+    return {"state": "started", "pid": proc.pid, "log": str(state_dir / "rulebook.log")}
+
+
+def stop_rulebook(state_dir: Path, *, timeout: float = 20) -> None:
+    info = _running(state_dir, "rulebook.json")
+    if info is not None:
+        _stop_group(info["pid"], timeout)
+    (state_dir / "rulebook.json").unlink(missing_ok=True)
+
+
+def _stop_group(pid: int, timeout: float) -> None:
+    """SIGTERM the process group ``pid`` leads (ansible-rulebook and the playbooks it runs), SIGKILL if it stays."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except OSError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        time.sleep(0.1)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def up(state_dir: Path, crd_dir: Path | None, step_seconds: float, *, timeout: float = 60,
@@ -179,6 +244,7 @@ def up(state_dir: Path, crd_dir: Path | None, step_seconds: float, *, timeout: f
 
 
 def down(state_dir: Path, *, timeout: float = 30) -> dict[str, Any]:
+    stop_rulebook(state_dir)
     info = _running(state_dir)
     if info is None:
         return {"state": "absent"}
@@ -197,6 +263,13 @@ def down(state_dir: Path, *, timeout: float = 30) -> dict[str, Any]:
     return {"state": "stopped", "pid": info["pid"]}
 
 
+def _up_with_rulebook(state_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    result = up(state_dir, args.crd_dir, args.step_seconds, oke_token_seconds=args.oke_token_seconds)
+    if args.rulebook:
+        result["rulebook"] = start_rulebook(state_dir)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kubemu.sandbox", description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("command", choices=["up", "down", "status", "serve"])
@@ -205,14 +278,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step-seconds", type=float, default=1.0)
     parser.add_argument("--oke-token-seconds", type=float, default=None,
                         help="how long an OKE cluster's kubeconfig token is accepted (default: 240)")
+    parser.add_argument("--rulebook", action="store_true",
+                        help="also run ansible-rulebook with extensions/eda/rulebooks/registration.yml (up only)")
     args = parser.parse_args(argv)
     state_dir = args.state_dir.resolve()
     if args.command == "serve":
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         return serve(state_dir, args.crd_dir, args.step_seconds, args.oke_token_seconds)
     try:
-        result = {"up": lambda: up(state_dir, args.crd_dir, args.step_seconds,
-                                   oke_token_seconds=args.oke_token_seconds),
+        result = {"up": lambda: _up_with_rulebook(state_dir, args),
                   "down": lambda: down(state_dir), "status": lambda: status(state_dir)}[args.command]()
     except RuntimeError as e:
         print(json.dumps({"state": "failed", "msg": str(e)}))

@@ -18,3 +18,18 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 mkdir -p .cache/collections/ansible_collections/multicluster .cache/ansible-local .cache/ansible-remote
 ln -sfn ../../../.. .cache/collections/ansible_collections/multicluster/gitops
+
+# ansible-rulebook (Event-Driven Ansible, extensions/eda/) runs its rule engine on a Java 17 runtime (drools_jpy).
+java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1; }
+if [ "$(java_major 2>/dev/null || true)" -ge 17 ] 2>/dev/null; then
+  :
+elif command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "setup: no Java 17 runtime for ansible-rulebook; installing Debian's openjdk-17-jre-headless" >&2
+  if ! { apt-get install -y -qq openjdk-17-jre-headless >/dev/null 2>&1 \
+         || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq openjdk-17-jre-headless >/dev/null 2>&1; }; }; then
+    echo "setup: installing openjdk-17-jre-headless failed; ansible-rulebook (EDA) will not run and its tests skip" >&2
+  fi
+else
+  echo "setup: no Java 17 runtime: ansible-rulebook (extensions/eda/) cannot run and its end-to-end test skips." \
+       "Install one, e.g. 'sudo apt-get install openjdk-17-jre-headless'." >&2
+fi

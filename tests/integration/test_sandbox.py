@@ -15,6 +15,7 @@ from kubernetes import client, config
 
 from kubemu.capi_sim import FAIL_ANNOTATION, CapiSimulator
 from kubemu.sandbox import SCHEMALESS_KINDS, schemaless_crd
+from tests.helpers.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 V1B2 = "cluster.x-k8s.io/v1beta2"
@@ -28,13 +29,7 @@ def _cluster(name, annotations=None):
 
 
 def _wait(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
+    return wait_for("the simulated controller", predicate, timeout, interval=0.05)
 
 
 @pytest.fixture

@@ -137,10 +137,16 @@ def test_job_templates_surveys_and_playbooks() -> None:
     tasks = rendered_tasks({**CONNECTION, **SECRETS})
     templates = {a["name"]: a for task_name, m, a in tasks if m == "job_template"}
     assert set(templates) == {"multicluster-gitops site", "multicluster-gitops workload-clusters",
-                              "multicluster-gitops destroy"}
+                              "multicluster-gitops destroy", "multicluster-gitops register"}
     assert templates["multicluster-gitops site"]["credentials"] == ["oci-tenancy"]
     assert templates["multicluster-gitops workload-clusters"]["credentials"] == ["oci-tenancy", "hub-kubeconfig"]
     variables = {}
+    register = templates.pop("multicluster-gitops register")
+    assert register["playbook"] == "playbooks/register.yml" and register["ask_variables_on_launch"] is True
+    assert register["credentials"] == ["hub-kubeconfig"]
+    rulebook = yaml.safe_load((ROOT / "extensions/eda/rulebooks/registration_awx.yml").read_text())
+    launched = {r["action"]["run_job_template"]["name"] for rs in rulebook for r in rs["rules"]}
+    assert launched == {"{{ awx_job_template | default('multicluster-gitops register') }}"}
     for jt in templates.values():
         spec = jt["survey_spec"]
         assert jt["survey_enabled"] is True and spec["name"] and spec["description"]
@@ -161,7 +167,7 @@ def test_job_templates_surveys_and_playbooks() -> None:
         if not defaults.exists():
             pytest.skip(f"roles/{role}/defaults/main.yml is not written yet")
         assert var in (yaml.safe_load(defaults.read_text()) or {}), f"survey variable {var} is not a default of {role}"
-    for jt in templates.values():
+    for jt in [*templates.values(), register]:
         playbook = ROOT / jt["playbook"]
         if jt["playbook"] == "playbooks/destroy.yml" and not playbook.exists():
             continue  # reported by test_destroy_playbook_reads_the_survey_answer

@@ -1,18 +1,24 @@
 """Readiness benchmark: N Cluster API clusters turning ready at random moments.
 
-Prints, for the wait logic in one call (what the module runs on its host) and, with --playbook, through
-ansible-playbook (the action plugin's progress rounds):
+Prints, through ansible-playbook (the capi_cluster_wait task with its action plugin's progress rounds) and for the
+wait logic in one call (what the module runs on its host, in this process), each ``--repeat`` times with
+min / median / max:
 
+* the delay between the last cluster turning ready and the task's result (ansible-playbook: the next task's
+  ``now()``; in-process: the call returning), and ansible-playbook's exit;
 * requests served by the API per cluster (counted by the emulated API server);
-* the delay between the last cluster turning ready and the wait returning.
+* clusters evaluated per cluster (in-process: a wake-up evaluates only the clusters that changed);
+* the machine, its cores and the 1-minute load average (the machine is shared: read the figures with it).
 
-Usage: python benchmarks/readiness.py [--clusters 100] [--spread 10] [--seed 1] [--playbook]
+Usage: python benchmarks/readiness.py [--clusters 1000] [--spread 10] [--seed 1] [--repeat 3] [--no-playbook]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import statistics
 import re
 import subprocess
 import sys
@@ -27,10 +33,14 @@ sys.path[:0] = [str(ROOT / ".cache" / "collections"), str(ROOT)]
 
 from kubemu import KubeServer  # noqa: E402
 
-from ansible_collections.multicluster.gitops.plugins.module_utils._capi_wait import run  # noqa: E402
+from ansible_collections.multicluster.gitops.plugins.module_utils._capi_wait import (  # noqa: E402
+    spec_from_params, wait_for_clusters,
+)
 from ansible_collections.multicluster.gitops.plugins.module_utils._k8s_client import kube_client  # noqa: E402
 from tests.conftest import CRD_DIR  # noqa: E402
 from tests.helpers.ansible import isolated_env, write_inventory  # noqa: E402
+
+from benchmarks.registration import machine, spread as _spread  # noqa: E402
 
 B2 = "cluster.x-k8s.io/v1beta2"
 T0 = "2026-01-01T00:00:00Z"
@@ -90,15 +100,15 @@ def controller(srv: KubeServer, names: list[str], *, spread: float, start_after:
                 srv.create({"apiVersion": "v1", "kind": "Secret", "type": "cluster.x-k8s.io/secret",
                             "metadata": {"name": f"{name}-kubeconfig", "namespace": "fleet"},
                             "data": {"value": "eA=="}})
+                # The moment the write that makes this cluster ready starts (the last one's is "last ready").
+                record["last_ready"], record["last_ready_wall"] = time.monotonic(), time.time()
                 srv.patch_status(B2, "Cluster", name, "fleet", PROVISIONED)
-        record["last_ready"] = time.monotonic()
-        record["last_ready_wall"] = time.time()
     t = threading.Thread(target=drive, daemon=True)
     t.start()
     return t
 
 
-def bench_direct(n: int, spread: float, seed: int) -> None:
+def bench_direct(n: int, spread: float, seed: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         srv = server(Path(tmp))
         try:
@@ -108,16 +118,17 @@ def bench_direct(n: int, spread: float, seed: int) -> None:
             record: dict[str, float] = {}
             worker = controller(srv, names, spread=spread, start_after=0.2, seed=seed, record=record)
             started = time.monotonic()
-            result = run(client, {"name": None, "namespace": "fleet", "clusters": None, "label_selector": "bench=yes",
-                                  "wait_for": "available", "timeout": 600, "fail_fast": True, "session": None})
+            result = wait_for_clusters(client, spec_from_params({
+                "name": None, "namespace": "fleet", "clusters": None, "label_selector": "bench=yes",
+                "wait_for": "available", "timeout": 600, "fail_fast": True, "session": None}))
             returned = time.monotonic()
             worker.join()
             total = sum(srv.requests.values())
             ready = sum(c["ready"] for c in result["clusters"])
-            print(f"one call (module logic): {n} clusters over {spread:.0f}s, {ready} ready, "
-                  f"wall {returned - started:.2f}s")
-            print(f"  requests: {total} total = {total / n:.2f} per cluster  {dict(srv.requests)}")
-            print(f"  delay last ready -> return: {(returned - record['last_ready']) * 1000:.0f} ms")
+            if ready != n:
+                raise SystemExit(f"only {ready} of {n} clusters ready")
+            return {"delay_ms": (returned - record["last_ready"]) * 1000, "requests": total / n,
+                    "wall": returned - started, "evaluations": (result.get("evaluations") or 0) / n}
         finally:
             srv.stop()
 
@@ -137,7 +148,7 @@ PLAYBOOK = """
 """
 
 
-def bench_playbook(n: int, spread: float, seed: int) -> None:
+def bench_playbook(n: int, spread: float, seed: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         srv = server(tmp_path)
@@ -157,33 +168,51 @@ def bench_playbook(n: int, spread: float, seed: int) -> None:
                                   env=isolated_env(tmp_path), capture_output=True, text=True, check=False)
             returned = time.monotonic()
             worker.join()
-            progress = sum(1 for ln in proc.stdout.splitlines() if ln.startswith("capi_cluster_wait ["))
-            rounds = srv.requests[("GET", "clusters")] // 2
             total = sum(srv.requests.values())
-            print(f"ansible-playbook (progress rounds): rc={proc.returncode}, wall {returned - started:.2f}s, "
-                  f"{progress} progress lines, about {rounds} rounds")
-            print(f"  requests: {total} total = {total / n:.2f} per cluster  {dict(srv.requests)}")
             match = re.search(r"returned_at=([0-9.]+) ready=(\d+)", proc.stdout)
-            if match:
-                print(f"  {match[2]} ready; delay last ready -> task result (next task starts): "
-                      f"{(float(match[1]) - record['last_ready_wall']) * 1000:.0f} ms")
-            else:
-                print(proc.stdout[-3000:])
-            print(f"  delay last ready -> ansible-playbook exit: {(returned - record['last_ready']) * 1000:.0f} ms")
+            if proc.returncode != 0 or not match or int(match[2]) != n:
+                raise SystemExit(f"the playbook did not see {n} clusters ready:\n{proc.stdout[-3000:]}")
+            return {"delay_ms": (float(match[1]) - record["last_ready_wall"]) * 1000,
+                    "exit_ms": (returned - record["last_ready"]) * 1000, "requests": total / n,
+                    "wall": returned - started}
         finally:
             srv.stop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clusters", type=int, default=100)
+    parser.add_argument("--clusters", type=int, default=1000)
     parser.add_argument("--spread", type=float, default=10.0, help="seconds over which the changes happen")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--playbook", action="store_true", help="also run through ansible-playbook")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-playbook", action="store_true", help="only the in-process call")
     args = parser.parse_args()
-    bench_direct(args.clusters, args.spread, args.seed)
-    if args.playbook:
-        bench_playbook(args.clusters, args.spread, args.seed)
+    n = args.clusters
+    print(f"machine: {machine()}")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"API server: kubemu (emulated, in the benchmark's process); {n} clusters turning ready over "
+          f"{args.spread:.0f}s; {args.repeat} runs each; figures min/median/max", flush=True)
+    runs: list[tuple[str, list[dict[str, float]], list[float]]] = []
+    if not args.no_playbook:
+        samples, loads = [], []
+        for i in range(args.repeat):
+            loads.append(os.getloadavg()[0])
+            samples.append(bench_playbook(n, args.spread, args.seed + i))
+        runs.append(("ansible-playbook", samples, loads))
+    samples, loads = [], []
+    for i in range(args.repeat):
+        loads.append(os.getloadavg()[0])
+        samples.append(bench_direct(n, args.spread, args.seed + i))
+    runs.append(("in-process call", samples, loads))
+    for label, samples, loads in runs:
+        print(f"\n{label} (load1 median {statistics.median(loads):.2f}):")
+        print(f"  last ready -> task result: {_spread([s['delay_ms'] for s in samples], '{:.0f}')} ms")
+        if "exit_ms" in samples[0]:
+            print(f"  last ready -> ansible-playbook exit: {_spread([s['exit_ms'] for s in samples], '{:.0f}')} ms")
+        print(f"  requests per cluster: {_spread([s['requests'] for s in samples])}")
+        if "evaluations" in samples[0]:
+            print(f"  clusters evaluated per cluster: {_spread([s['evaluations'] for s in samples])}")
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -93,14 +93,14 @@ class Api:
         return entry
 
     def _require_namespace(self, rtype: ResourceType, namespace: str) -> None:
-        if rtype.namespaced and self.store.get(_NAMESPACE_KEY, "", namespace) is None:
+        if rtype.namespaced and not self.store.exists(_NAMESPACE_KEY, "", namespace):
             raise ApiError.not_found("namespaces", "", namespace)
 
     def token_valid(self, token: str) -> bool:
         """Whether ``token`` is the ``data.token`` of a service-account-token Secret."""
         encoded = _b64(token)
-        return any(e.obj.get("type") == SA_TOKEN_TYPE and (e.obj.get("data") or {}).get("token") == encoded
-                   for e in self.store.iter_entries(_SECRET_KEY))
+        return bool(self.store.list(_SECRET_KEY, match=lambda o: o.get("type") == SA_TOKEN_TYPE and (
+            o.get("data") or {}).get("token") == encoded, copy=False)[0])
 
     # ---- reads -----------------------------------------------------------------------------------------
     @_locked
@@ -111,8 +111,9 @@ class Api:
     def list(self, rtype: ResourceType, version: str, namespace: str | None,
              labels: Selector, fields: Selector) -> dict[str, Any]:
         # Like kube-apiserver: listing in a namespace that does not exist is an empty list, not a 404.
-        items, rv = self.store.list(rtype.key, namespace if rtype.namespaced else None)
-        chosen = [self.served(rtype, version, o) for o in items if labels.matches(o) and fields.matches(o)]
+        items, rv = self.store.list(rtype.key, namespace if rtype.namespaced else None,
+                                    match=lambda o: labels.matches(o) and fields.matches(o), copy=False)
+        chosen = [self.served(rtype, version, o) for o in items]
         return {"apiVersion": rtype.api_version(version), "kind": f"{rtype.kind}List",
                 "metadata": {"resourceVersion": str(rv)}, "items": chosen}
 
@@ -127,7 +128,7 @@ class Api:
         self._validate_name(rtype, meta.get("name", ""))
         if rtype.key != _NAMESPACE_KEY:
             self._require_namespace(rtype, meta.get("namespace", ""))
-        if self.store.get(rtype.key, meta.get("namespace", ""), meta["name"]) is not None:
+        if self.store.exists(rtype.key, meta.get("namespace", ""), meta["name"]):
             raise ApiError.already_exists(rtype.plural, rtype.group, meta["name"])
         for key in _SERVER_SET_METADATA:
             meta.pop(key, None)
@@ -240,7 +241,7 @@ class Api:
         elif rtype.key == _NAMESPACE_KEY:
             sa_type = self.registry.lookup("", "v1", "serviceaccounts")
             name = obj["metadata"]["name"]
-            if sa_type and self.store.get(sa_type.key, name, "default") is None:
+            if sa_type and not self.store.exists(sa_type.key, name, "default"):
                 self.create(sa_type, "v1", name, {"metadata": {"name": "default"}})
 
     # ---- update / patch --------------------------------------------------------------------------------
@@ -408,7 +409,7 @@ class Api:
     def _empty_namespace(self, namespace: str) -> None:
         for rtype in self.registry.all():
             if rtype.namespaced:
-                items = self.store.list(rtype.key, namespace)[0]
+                items = self.store.list(rtype.key, namespace, copy=False)[0]
                 for item in items:
                     self.store.remove(rtype.key, namespace, item["metadata"]["name"])
 
@@ -416,15 +417,15 @@ class Api:
         """Garbage collection: delete objects whose ownerReferences name ``uid`` (finalizers apply)."""
         if not uid:
             return
-        for rtype in self.registry.all():
-            for entry in self.store.iter_entries(rtype.key):
-                refs = entry.obj["metadata"].get("ownerReferences") or []
-                if any(r.get("uid") == uid for r in refs):
-                    meta = entry.obj["metadata"]
-                    try:
-                        self.delete(rtype, rtype.versions[0], meta.get("namespace", ""), meta["name"])
-                    except ApiError:
-                        pass  # already gone
+        types = {rtype.key: rtype for rtype in self.registry.all()}
+        for key, namespace, name in self.store.dependents(uid):
+            rtype = types.get(key)
+            if rtype is None:
+                continue
+            try:
+                self.delete(rtype, rtype.versions[0], namespace, name)
+            except ApiError:
+                pass  # already gone
 
     @_locked
     def delete_collection(self, rtype: ResourceType, version: str, namespace: str | None, labels: Selector,

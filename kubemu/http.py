@@ -226,7 +226,7 @@ class Frontend:
                 gone = e
             else:
                 if since is None:  # no resourceVersion (or "0"): the current state first, as ADDED events
-                    items = store.list(rtype.key, route.namespace if rtype.namespaced else None)[0]
+                    items = store.list(rtype.key, route.namespace if rtype.namespaced else None, copy=False)[0]
                     replay = [Event(0, "ADDED", rtype.key, o) for o in items]
         if gone is not None:  # a watch from a compacted resourceVersion: one ERROR event, then the end
             await response.prepare(request)

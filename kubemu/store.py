@@ -53,7 +53,10 @@ class Store:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._objects: dict[TypeKey, dict[ObjKey, Entry]] = {}
+        # type -> namespace ("" for cluster-scoped) -> name -> entry: a LIST in one namespace touches only it.
+        self._objects: dict[TypeKey, dict[str, dict[str, Entry]]] = {}
+        # ownerReferences uid -> the objects naming it: garbage collection without a scan of the store.
+        self._dependents: dict[str, set[tuple[TypeKey, str, str]]] = {}
         self._rv = 0
         self._log: deque[Event] = deque()
         self._compacted = 0
@@ -69,17 +72,34 @@ class Store:
         return self._rv
 
     # ---- reads -----------------------------------------------------------------------------------------
+    def _entry(self, key: TypeKey, namespace: str, name: str) -> Entry | None:
+        return self._objects.get(key, {}).get(namespace, {}).get(name)
+
     def get(self, key: TypeKey, namespace: str, name: str) -> Entry | None:
         with self._lock:
-            entry = self._objects.get(key, {}).get((namespace, name))
+            entry = self._entry(key, namespace, name)
             return Entry(clone(entry.obj), clone(entry.owners)) if entry else None
 
-    def list(self, key: TypeKey, namespace: str | None = None) -> tuple[list[dict[str, Any]], int]:
-        """Objects of a type (in one namespace, or all) sorted by namespace/name, and the list's rv."""
+    def exists(self, key: TypeKey, namespace: str, name: str) -> bool:
         with self._lock:
-            items = [clone(e.obj) for (ns, name), e in sorted(self._objects.get(key, {}).items())
-                     if namespace is None or ns == namespace]
-            return items, self._rv
+            return self._entry(key, namespace, name) is not None
+
+    def list(self, key: TypeKey, namespace: str | None = None, *, match: Callable[[dict[str, Any]], bool] | None = None,
+             copy: bool = True) -> tuple[list[dict[str, Any]], int]:
+        """Objects of a type (in one namespace, or all) sorted by namespace/name, and the list's rv.
+
+        ``match`` filters before anything is copied; ``copy=False`` returns the stored objects themselves, which
+        callers must not modify (writes replace stored objects, they never change them in place)."""
+        with self._lock:
+            buckets = self._objects.get(key, {})
+            if namespace is None:
+                chosen = [(ns, buckets[ns]) for ns in sorted(buckets)]
+            else:
+                chosen = [(namespace, buckets[namespace])] if namespace in buckets else []
+            items = [bucket[name].obj for ns, bucket in chosen for name in sorted(bucket)]
+            if match is not None:
+                items = [o for o in items if match(o)]
+            return ([clone(o) for o in items] if copy else items), self._rv
 
     def keys(self) -> list[TypeKey]:
         with self._lock:
@@ -87,9 +107,46 @@ class Store:
 
     def iter_entries(self, key: TypeKey) -> Iterator[Entry]:
         with self._lock:
-            yield from [Entry(clone(e.obj), clone(e.owners)) for e in self._objects.get(key, {}).values()]
+            yield from [Entry(clone(e.obj), clone(e.owners))
+                        for bucket in self._objects.get(key, {}).values() for e in bucket.values()]
+
+    def dependents(self, uid: str) -> list[tuple[TypeKey, str, str]]:
+        """(type, namespace, name) of the objects whose ownerReferences name ``uid``."""
+        with self._lock:
+            return sorted(self._dependents.get(uid, ()))
 
     # ---- writes ----------------------------------------------------------------------------------------
+    def _index_owners(self, key: TypeKey, obj: dict[str, Any], *, add: bool) -> None:
+        meta = obj["metadata"]
+        ref = (key, meta.get("namespace") or "", meta["name"])
+        for owner in meta.get("ownerReferences") or []:
+            uid = owner.get("uid") if isinstance(owner, dict) else None
+            if not uid:
+                continue
+            if add:
+                self._dependents.setdefault(uid, set()).add(ref)
+            else:
+                refs = self._dependents.get(uid)
+                if refs is not None:
+                    refs.discard(ref)
+                    if not refs:
+                        del self._dependents[uid]
+
+    def _store(self, key: TypeKey, obj: dict[str, Any], entry: Entry | None) -> Entry | None:
+        """Put ``entry`` (None: remove) at ``obj``'s place; returns the entry it replaced."""
+        namespace, name = _obj_key(obj)
+        buckets = self._objects.setdefault(key, {})
+        bucket = buckets.setdefault(namespace, {})
+        old = bucket.pop(name, None)
+        if old is not None:
+            self._index_owners(key, old.obj, add=False)
+        if entry is not None:
+            bucket[name] = entry
+            self._index_owners(key, entry.obj, add=True)
+        elif not bucket:
+            del buckets[namespace]
+        return old
+
     def put(self, key: TypeKey, obj: dict[str, Any], owners: dict[str, list[list[str]]] | None = None,
             *, event: bool = True) -> dict[str, Any]:
         """Store a copy of ``obj`` under the next resourceVersion; emits ADDED or MODIFIED.
@@ -101,10 +158,9 @@ class Store:
             self._rv += 1
             obj = clone(obj)
             obj["metadata"]["resourceVersion"] = str(self._rv)
-            bucket = self._objects.setdefault(key, {})
-            old = bucket.get(_obj_key(obj))
+            old = self._entry(key, *_obj_key(obj))
             kept = owners if owners is not None else (old.owners if old else {})
-            bucket[_obj_key(obj)] = Entry(obj, clone(kept))
+            self._store(key, obj, Entry(obj, clone(kept)))
             if event:
                 self._emit(Event(self._rv, "MODIFIED" if old else "ADDED", key, obj, old.obj if old else None))
             return obj
@@ -112,16 +168,17 @@ class Store:
     def set_owners(self, key: TypeKey, obj: dict[str, Any], owners: dict[str, list[list[str]]]) -> None:
         """Record apply ownership without a new resourceVersion (ownership is not served)."""
         with self._lock:
-            entry = self._objects.get(key, {}).get(_obj_key(obj))
+            entry = self._entry(key, *_obj_key(obj))
             if entry:
                 entry.owners = clone(owners)
 
     def remove(self, key: TypeKey, namespace: str, name: str) -> dict[str, Any] | None:
         """Delete an object; emits DELETED carrying the deletion's resourceVersion."""
         with self._lock:
-            entry = self._objects.get(key, {}).pop((namespace, name), None)
+            entry = self._entry(key, namespace, name)
             if entry is None:
                 return None
+            self._store(key, entry.obj, None)
             self._rv += 1
             obj = dict(entry.obj, metadata=dict(entry.obj["metadata"], resourceVersion=str(self._rv)))
             self._emit(Event(self._rv, "DELETED", key, obj))
@@ -130,7 +187,8 @@ class Store:
     def drop_type(self, key: TypeKey) -> list[dict[str, Any]]:
         """Remove every object of a type (its CRD went away)."""
         with self._lock:
-            removed = [self.remove(key, ns, name) for ns, name in list(self._objects.get(key, {}))]
+            names = [(ns, name) for ns, bucket in self._objects.get(key, {}).items() for name in bucket]
+            removed = [self.remove(key, ns, name) for ns, name in names]
             self._objects.pop(key, None)
             return [o for o in removed if o]
 
@@ -173,14 +231,14 @@ class Store:
         with self._lock:
             return {"resourceVersion": self._rv,
                     "objects": [{"group": k[0], "plural": k[1], "object": e.obj, "owners": e.owners}
-                                for k, bucket in self._objects.items() for e in bucket.values()]}
+                                for k, buckets in self._objects.items() for bucket in buckets.values()
+                                for e in bucket.values()]}
 
     def load(self, data: dict[str, Any]) -> None:
         """Restore a dump; the event log starts empty (older watches get 410 Gone)."""
         with self._lock:
             for item in data.get("objects", []):
                 key = (item["group"], item["plural"])
-                self._objects.setdefault(key, {})[_obj_key(item["object"])] = Entry(item["object"],
-                                                                                    item.get("owners", {}))
+                self._store(key, item["object"], Entry(item["object"], item.get("owners", {})))
             self._rv = max(self._rv, int(data.get("resourceVersion", 0)))
             self._compacted = self._rv

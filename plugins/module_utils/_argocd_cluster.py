@@ -30,6 +30,7 @@ from typing import Any, Iterable, Mapping
 
 from ansible_collections.multicluster.gitops.plugins.module_utils._capi import is_oke as is_oke_cluster
 from ansible_collections.multicluster.gitops.plugins.module_utils._errors import InvalidInput
+from ansible_collections.multicluster.gitops.plugins.module_utils._simple_yaml import read as read_simple_yaml
 
 try:
     import yaml
@@ -83,7 +84,7 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 # overwrites app.kubernetes.io/managed-by on everything it generates, never this key.
 LABEL_REGISTERED = "multicluster.gitops/registered"
 REGISTERED = "true"
-# Kyverno's background controller labels every generated resource (kyverno/kyverno @ v1.17.2 :
+# Kyverno's background controller labels every generated resource (kyverno/kyverno @ v1.18.2 :
 # pkg/background/common/labels.go ManageLabels, keys in pkg/background/common/constants.go).
 KYVERNO_LABEL_PREFIX = "generate.kyverno.io/"
 LABEL_KYVERNO_POLICY = "generate.kyverno.io/policy-name"
@@ -187,6 +188,10 @@ def _load_document(raw: str | bytes | Mapping[str, Any], base64_encoded: bool) -
             raw = raw.decode()
         except UnicodeDecodeError as e:
             raise KubeconfigError("the kubeconfig is not UTF-8 text") from e
+    # The layout CAPI (client-go clientcmd) writes is read without PyYAML's constructor; anything else by PyYAML.
+    doc = read_simple_yaml(raw)
+    if doc is not None:
+        return doc
     try:
         doc = yaml.load(raw, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as e:

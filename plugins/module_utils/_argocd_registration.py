@@ -84,6 +84,7 @@ class Options:
     token_timeout: float = 10.0
     workload_timeout: float = 10.0
     parallel: int = 8
+    report: str = "changes"
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "Options":
@@ -120,7 +121,15 @@ class Outcome:
         return [r for r in self.results if r.action == "failed"]
 
     def summary(self) -> dict[str, int]:
-        return {action: sum(1 for r in self.results if r.action == action) for action in ACTIONS}
+        counts = dict.fromkeys(ACTIONS, 0)
+        for r in self.results:
+            counts[r.action] += 1
+        return counts
+
+    def reported(self, report: str = "changes") -> list[ClusterResult]:
+        """The per-cluster results to return: all of them, or (``changes``) all but the ``unchanged`` ones, which
+        the summary counts."""
+        return list(self.results) if report == "all" else [r for r in self.results if r.action != "unchanged"]
 
 
 @dataclass
@@ -133,6 +142,7 @@ class _Work:
     live: dict[str, Any] | None
     config: dict[str, Any] | None = None
     workload_changes: list[str] = field(default_factory=list)
+    desired: dict[str, Any] | None = None
 
 
 def _key(obj: dict[str, Any]) -> tuple[str, str]:
@@ -195,10 +205,29 @@ class Registrar:
             selector = f"{KUBECONFIG_LABEL}={pairs[0][1]}"
         return {_key(s): s for s in self._items(SECRET, scope, label_selector=selector)}
 
-    def _list_managed(self) -> dict[str, dict[str, Any]]:
+    def _managed_selector(self, scope: str | None, pairs: list[tuple[str, str]] | None) -> str:
+        """The managed Secrets of the selection only: both writers label each with its cluster's namespace and name.
+
+        Pruning without O(namespace) looks at every namespace, so it lists them all; so does state absent, which
+        must find a Secret whatever its labels say. A Secret of the selection missing from the list is found by
+        the create's 409 (see :meth:`_write_secret`)."""
+        selector = MANAGED_SELECTOR
+        if self.opts.state == "absent":
+            return selector
+        if self.opts.prune:
+            scope = self.opts.namespace
+        if scope:
+            selector += f",{LABEL_CLUSTER_NAMESPACE}={scope}"
+            if pairs and len(pairs) == 1 and not self.opts.prune:
+                selector += f",{LABEL_CLUSTER_NAME}={pairs[0][1]}"
+        return selector
+
+    def _list_managed(self, scope: str | None = None,
+                      pairs: list[tuple[str, str]] | None = None) -> dict[str, dict[str, Any]]:
         namespace = self.opts.argocd_namespace
         try:
-            items = self.hub.list(SECRET, namespace, label_selector=MANAGED_SELECTOR).get("items") or []
+            items = self.hub.list(SECRET, namespace,
+                                  label_selector=self._managed_selector(scope, pairs)).get("items") or []
         except ApiError as e:
             if e.status != 404:
                 raise
@@ -221,7 +250,7 @@ class Registrar:
     def run(self) -> Outcome:
         pairs = self._selected()
         scope = self._scope(pairs)
-        managed = self._list_managed()
+        managed = self._list_managed(scope, pairs)
         if self.opts.state == "absent":
             self._absent(pairs, scope, managed)
             return self.out
@@ -231,12 +260,28 @@ class Registrar:
         order = pairs if pairs is not None else sorted(by_key)
         work = [w for w in (self._prepare(key, by_key.get(key), kubeconfigs, managed) for key in order) if w]
         self._resolve_service_accounts([w for w in work if w.result.credential_mode == "service_account"])
-        for item in work:
-            if item.result.action != "failed":
-                self._guard(item.result, lambda item=item: self._apply(item))
+        self._apply_all([w for w in work if w.result.action != "failed"])
         if self.opts.prune:
             self._prune(pairs, clusters, managed)
         return self.out
+
+    def _apply_all(self, items: list[_Work]) -> None:
+        """Write the hub objects of ``items``, ``opts.parallel`` clusters at a time (writes to the hub are
+        independent per cluster); diffs and warnings keep the clusters' order."""
+        diffs, warnings = len(self.out.diffs), len(self.out.warnings)
+        writing = [item for item in items if self._writes(item)]
+        workers = max(1, min(self.opts.parallel, len(writing)))
+        for item in items if workers == 1 else [i for i in items if not self._writes(i)]:
+            self._guard(item.result, lambda item=item: self._apply(item))
+        if workers == 1:
+            return
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(lambda item: self._guard(item.result, lambda: self._apply(item)), writing))
+        order = {f"{w.result.namespace}/{w.result.cluster}": i for i, w in enumerate(items)}
+        position = {f"Secret {self.opts.argocd_namespace}/{w.result.secret}": i for i, w in enumerate(items)}
+        self.out.diffs[diffs:] = sorted(self.out.diffs[diffs:], key=lambda d: position.get(d["before_header"], -1))
+        self.out.warnings[warnings:] = sorted(self.out.warnings[warnings:],
+                                              key=lambda w: order.get(w.split(": ", 1)[0], -1))
 
     def _guard(self, result: ClusterResult, step: Callable[[], None]) -> None:
         try:
@@ -347,7 +392,20 @@ class Registrar:
         with ThreadPoolExecutor(max_workers=max(1, min(self.opts.parallel, len(items)))) as pool:
             list(pool.map(self._resolve_one, items))
 
+    def _writes(self, item: _Work) -> bool:
+        """Whether applying ``item`` will send a request (a no-change run then needs no thread pool)."""
+        labels = (item.cluster.get("metadata") or {}).get("labels") or {}
+        want = "service_account" if item.result.credential_mode == "service_account" else None
+        if labels.get(LABEL_CREDENTIAL_MODE) != want or item.live is None:
+            return True
+        return secret_differs(self._desired(item), item.live, **self._allow())
+
     def _desired(self, item: _Work) -> dict[str, Any]:
+        if item.desired is None:
+            item.desired = self._build_desired(item)
+        return item.desired
+
+    def _build_desired(self, item: _Work) -> dict[str, Any]:
         return build_cluster_secret(
             item.cluster, item.kubeconfig, argocd_namespace=self.opts.argocd_namespace,
             credential_mode=item.result.credential_mode, config=item.config,
@@ -381,6 +439,11 @@ class Registrar:
                 existing = self.hub.get(SECRET, result.secret, self.opts.argocd_namespace)
                 if policy_owner(existing):
                     self._policy_owned(item, existing)
+                    return
+                if ((existing or {}).get("metadata", {}).get("labels") or {}).get(LABEL_REGISTERED) == REGISTERED:
+                    # Managed, but not labelled with this cluster's namespace and name (the list did not select it).
+                    item.live = existing
+                    self._write_secret(item)
                     return
                 raise InvalidInput(
                     f"Secret {self.opts.argocd_namespace}/{result.secret} exists but is not labelled "

@@ -5,9 +5,10 @@
 Each kind is listed once, then watched from the LIST's resourceVersion in a thread that keeps a
 local copy up to date, like client-go's reflector: a stream that ends or drops is resumed from the
 last resourceVersion seen (bookmarks included); ``410 Gone`` (history compacted) re-lists. The
-caller's thread sleeps on a condition variable and evaluates every target after each change, so
-the wait costs a constant number of requests however many clusters it covers and returns as soon as
-the last one is ready or any one fails.
+caller's thread sleeps on a condition variable and, after each change, evaluates again only the
+clusters whose Cluster object or kubeconfig Secret changed (every cluster after a re-list), so the
+wait costs a constant number of requests however many clusters it covers, a wake-up costs what
+changed, and it returns as soon as the last one is ready or any one fails.
 
 ``wait_for_clusters`` either waits until the end (``known=None``) or, for progress reporting, returns
 as soon as any cluster's summary differs from ``known`` (the action plugin calls it round after round
@@ -102,8 +103,15 @@ def _key(obj: dict[str, Any]) -> str:
     return f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
 
 
+_KUBECONFIG_SUFFIX = "-kubeconfig"
+
+
 class _Store:
-    """The latest objects seen, shared between watch threads and the waiting thread."""
+    """The latest objects seen, shared between watch threads and the waiting thread.
+
+    ``dirty`` holds the clusters ('ns/name') whose Cluster object or kubeconfig Secret changed since the waiting
+    thread last looked (:meth:`take_changes`); ``all_dirty`` says every cluster must be looked at (a (re-)list);
+    ``members`` counts changes to the set of Cluster keys."""
 
     def __init__(self) -> None:
         self.cond = threading.Condition()
@@ -113,13 +121,18 @@ class _Store:
         self.error: Exception | None = None
         # The latest transient failure, shown if the wait then times out.
         self.last_error: Exception | None = None
+        self.dirty: set[str] = set()
+        self.all_dirty = True
+        self.members = 0
 
     def replace(self, kind: str, items: list[dict[str, Any]]) -> None:
         with self.cond:
             if kind == "clusters":
                 self.clusters = {_key(o): o for o in items}
+                self.members += 1
             else:
                 self.secrets = {_key(o) for o in items}
+            self.all_dirty = True
             self._changed()
 
     def apply(self, kind: str, etype: str, obj: dict[str, Any]) -> None:
@@ -128,13 +141,25 @@ class _Store:
             if kind == "clusters":
                 if etype == "DELETED":
                     self.clusters.pop(key, None)
+                    self.members += 1
                 else:
+                    self.members += key not in self.clusters
                     self.clusters[key] = obj
-            elif etype == "DELETED":
-                self.secrets.discard(key)
+                self.dirty.add(key)
             else:
-                self.secrets.add(key)
+                if etype == "DELETED":
+                    self.secrets.discard(key)
+                else:
+                    self.secrets.add(key)
+                if key.endswith(_KUBECONFIG_SUFFIX):  # any other Secret of the namespace concerns no cluster
+                    self.dirty.add(key[:-len(_KUBECONFIG_SUFFIX)])
             self._changed()
+
+    def take_changes(self) -> set[str] | None:
+        """The clusters changed since the last call (None: all of them); the caller holds ``cond``."""
+        dirty = None if self.all_dirty else self.dirty
+        self.dirty, self.all_dirty = set(), False
+        return dirty
 
     def fail(self, error: Exception) -> None:
         with self.cond:
@@ -230,44 +255,106 @@ class _Evaluation:
     lines: dict[str, str]
 
 
-def _targets(spec: WaitSpec, store: _Store) -> list[str]:
-    if spec.names:
-        return list(spec.names)
-    return sorted(set(store.clusters) | spec.seen)
+@dataclass
+class _Entry:
+    """One cluster's state as last evaluated (its result without ``seconds_waited``, which moves with time)."""
+
+    state: str
+    summary: str
+    view: ClusterView | None
+    secret_found: bool
+    deleted: bool
+    result: dict[str, Any]
 
 
-def _evaluate(spec: WaitSpec, store: _Store, elapsed: float) -> _Evaluation:
-    with store.cond:
-        objs = dict(store.clusters)
-        secrets = set(store.secrets)
-    keys = _targets(spec, store)
-    labels = display_names(keys)
-    ev = _Evaluation([], {}, [], [], [], {})
-    for key in keys:
+_BUCKETS = {"ready": "ready", "failed": "failed", "deleted": "failed", "waiting": "pending", "not_found": "pending"}
+
+
+class _Evaluator:
+    """Keeps every target's :class:`_Entry` and evaluates again only the clusters the store says changed."""
+
+    def __init__(self, spec: WaitSpec) -> None:
+        self.spec = spec
+        self.keys: list[str] = list(spec.names)
+        self.entries: dict[str, _Entry] = {}
+        self.counts = {"ready": 0, "failed": 0, "pending": 0}
+        self.members = -1
+        # Clusters evaluated so far: a wake-up costs what changed, not the size of the fleet.
+        self.evaluations = 0
+
+    def update(self, store: _Store, elapsed: float) -> None:
+        spec = self.spec
+        with store.cond:
+            changed = store.take_changes()
+            if not spec.names and (store.members != self.members or changed is None):
+                self.members = store.members
+                self.keys = sorted(set(store.clusters) | spec.seen)
+                for key in set(self.entries) - set(self.keys):
+                    self._count(self.entries.pop(key).state, -1)
+            if changed is None:
+                todo = self.keys
+            else:
+                todo = [k for k in changed if k in self.entries]
+                if len(self.entries) < len(self.keys):  # targets never evaluated yet
+                    todo += [k for k in self.keys if k not in self.entries]
+            snapshot = [(key, store.clusters.get(key), f"{key}{_KUBECONFIG_SUFFIX}" in store.secrets) for key in todo]
+        for key, obj, secret_found in snapshot:
+            self._evaluate(key, obj, secret_found, elapsed)
+
+    def _count(self, state: str, delta: int) -> None:
+        self.counts[_BUCKETS[state]] += delta
+
+    def _evaluate(self, key: str, obj: dict[str, Any] | None, secret_found: bool, elapsed: float) -> None:
+        spec = self.spec
+        self.evaluations += 1
         ns, name = key.split("/", 1)
-        obj = objs.get(key)
         view: ClusterView | None = interpret(obj, fail_fast=spec.fail_fast) if obj else None
-        secret_name = f"{name}-kubeconfig"
-        secret_found = f"{ns}/{secret_name}" in secrets
         deleted = view is None and key in spec.seen
         if view is not None:
             spec.seen.add(key)
-        ev.summaries[key] = "deleted" if deleted else summary(view, secret_found=secret_found)
         if view is not None and reached(view, spec.wait_for) and secret_found and not view.deleting:
             state = "ready"
             spec.ready_at.setdefault(key, round(elapsed, 3))
-            ev.ready.append(key)
         elif deleted or (view is not None and (view.terminal or view.deleting)):
             state = "deleted" if deleted else "failed"
-            ev.failed.append(key)
         else:
             state = "waiting" if view is not None else "not_found"
-            ev.pending.append(key)
-        ev.lines[key] = describe(labels[key], view, wait_for=spec.wait_for, secret_name=secret_name,
-                                 secret_found=secret_found, deleted=deleted)
-        ev.clusters.append(_result(ns, name, view, state=state, secret_name=secret_name, secret_found=secret_found,
-                                   seconds=spec.ready_at.get(key, round(elapsed, 3)), obj=obj))
-    return ev
+        old = self.entries.get(key)
+        if old is not None:
+            self._count(old.state, -1)
+        self._count(state, 1)
+        self.entries[key] = _Entry(
+            state=state, summary="deleted" if deleted else summary(view, secret_found=secret_found), view=view,
+            secret_found=secret_found, deleted=deleted,
+            result=_result(ns, name, view, state=state, secret_name=f"{name}{_KUBECONFIG_SUFFIX}",
+                           secret_found=secret_found, seconds=0.0, obj=obj))
+
+    @property
+    def failed(self) -> bool:
+        return self.counts["failed"] > 0
+
+    @property
+    def pending(self) -> bool:
+        return self.counts["pending"] > 0
+
+    def summaries(self) -> dict[str, str]:
+        return {key: self.entries[key].summary for key in self.keys}
+
+    def evaluation(self, elapsed: float) -> _Evaluation:
+        """Every target's state, in order: built only when the wait reports."""
+        spec = self.spec
+        labels = display_names(self.keys)
+        ev = _Evaluation([], {}, [], [], [], {})
+        lists = {"ready": ev.ready, "failed": ev.failed, "pending": ev.pending}
+        for key in self.keys:
+            entry = self.entries[key]
+            ev.summaries[key] = entry.summary
+            lists[_BUCKETS[entry.state]].append(key)
+            ev.lines[key] = describe(labels[key], entry.view, wait_for=spec.wait_for,
+                                     secret_name=entry.result["kubeconfig_secret"], secret_found=entry.secret_found,
+                                     deleted=entry.deleted)
+            ev.clusters.append({**entry.result, "seconds_waited": spec.ready_at.get(key, round(elapsed, 3))})
+        return ev
 
 
 def _result(ns: str, name: str, view: ClusterView | None, *, state: str, secret_name: str, secret_found: bool,
@@ -374,6 +461,15 @@ def wait_for_clusters(client: KubeClient, spec: WaitSpec, *, resource: Resource 
     ]
     for r in reflectors:
         _until_deadline(r.list, f"the list of {r.res.plural}", **retrying)
+    evaluator = _Evaluator(spec)
+
+    def report(elapsed: float) -> tuple[_Evaluation, dict[str, Any]]:
+        ev = evaluator.evaluation(elapsed)
+        out = _outcome(spec, ev, elapsed=elapsed, resource=res)
+        out["watch"] = {r.kind: {"relists": r.relists, "resumes": r.resumes} for r in reflectors}
+        out["evaluations"] = evaluator.evaluations
+        return ev, out
+
     try:
         watching = settled = False
         while True:
@@ -382,22 +478,22 @@ def wait_for_clusters(client: KubeClient, spec: WaitSpec, *, resource: Resource 
                     raise store.error
                 seen_generation = store.generation
             elapsed = spec.elapsed + time.monotonic() - started
-            ev = _evaluate(spec, store, elapsed)
-            out = _outcome(spec, ev, elapsed=elapsed, resource=res)
-            out["watch"] = {r.kind: {"relists": r.relists, "resumes": r.resumes} for r in reflectors}
-            if ev.failed:
+            evaluator.update(store, elapsed)
+            if evaluator.failed:
+                ev, out = report(elapsed)
                 raise ClusterFailed(_failure_message(spec, ev), result=out)
-            if not ev.pending:
-                return {**out, "done": True}
+            if not evaluator.pending:
+                return {**report(elapsed)[1], "done": True}
             if spec.check_mode:
-                return {**out, "done": False}
-            if spec.known is not None and ev.summaries != spec.known:
+                return {**report(elapsed)[1], "done": False}
+            if spec.known is not None and evaluator.summaries() != spec.known:
                 if not settled and watching:
                     settled = True
                     _settle(store, until=min(deadline, time.monotonic() + _SETTLE_MAX))
                     continue
-                return {**out, "done": False}
+                return {**report(elapsed)[1], "done": False}
             if time.monotonic() >= deadline:
+                ev, out = report(elapsed)
                 raise ResourceTimeout(_timeout_message(spec, ev, elapsed, host=client.host,
                                                        last_error=store.last_error), result=out)
             if not watching:

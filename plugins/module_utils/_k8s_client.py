@@ -20,6 +20,7 @@ import http.client
 import json
 import os
 import socket
+import threading
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -204,6 +205,8 @@ class KubeClient:
         self.read_timeout = read_timeout
         self.requests = 0
         self.retries = 0
+        # Retries of the current thread's requests: create() tells its own retried POST from another thread's.
+        self._thread = threading.local()
 
     @property
     def host(self) -> str:
@@ -250,8 +253,12 @@ class KubeClient:
                         raise err from e
                     raise _connection_error(method, self.host, path, e, attempts=attempt) from e
                 self.retries += 1
+                self._thread.retries = self._thread_retries() + 1
                 self.retry.sleep(delay)
                 slept += delay
+
+    def _thread_retries(self) -> int:
+        return getattr(self._thread, "retries", 0)
 
     # --- object verbs -------------------------------------------------------------------------
     def get(self, res: Resource, name: str, namespace: str | None = None) -> dict[str, Any] | None:
@@ -271,12 +278,12 @@ class KubeClient:
                dry_run: bool = False) -> dict[str, Any]:
         """POST; a create whose first attempt may have landed (retried, then 409 AlreadyExists) is re-read and
         returned when the live object holds what was sent, so a retry never turns a success into a failure."""
-        retries_before = self.retries
+        retries_before = self._thread_retries()
         try:
             return self.request("POST", res.path(namespace), body=body,
                                 query={"dryRun": "All" if dry_run else None})
         except ApiError as e:
-            if e.status != 409 or self.retries == retries_before or dry_run:
+            if e.status != 409 or self._thread_retries() == retries_before or dry_run:
                 raise
             live = self.get(res, body["metadata"]["name"], namespace)
             if live is not None and holds(live, body):

@@ -140,9 +140,20 @@ options:
     type: float
     default: 10
   parallel:
-    description: Workload clusters handled at the same time in credential mode C(service_account).
+    description:
+      - Clusters handled at the same time when writing to the hub, and workload clusters handled at the same time in
+        credential mode C(service_account).
     type: int
     default: 8
+  report:
+    description:
+      - Which clusters RV(clusters) lists. C(changes) lists every cluster but the C(unchanged) ones (created,
+        updated, removed, pending, skipped, failed), so a run over a large fleet with nothing to do returns only
+        RV(summary); C(all) lists every selected (or pruned) cluster.
+      - RV(summary) always counts every cluster.
+    type: str
+    choices: [changes, all]
+    default: changes
 requirements:
   - kubernetes >= 33
   - PyYAML
@@ -187,7 +198,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 clusters:
-  description: One entry per selected (or pruned) cluster.
+  description:
+    - One entry per selected (or pruned) cluster whose action is not C(unchanged) (O(report=changes), the default),
+      or per selected (or pruned) cluster (O(report=all)).
   returned: always
   type: list
   elements: dict
@@ -217,7 +230,7 @@ clusters:
       type: str
       sample: kubeconfig
 summary:
-  description: Number of clusters per action.
+  description: Number of clusters per action, of every selected (or pruned) cluster whatever O(report) says.
   returned: always
   type: dict
   sample: {created: 2, updated: 0, unchanged: 97, pending: 1, removed: 0, skipped: 0, failed: 0}
@@ -238,6 +251,11 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._k8s_client im
     KUBERNETES_IMPORT_ERROR,
     kube_client,
 )
+from ansible_collections.multicluster.gitops.plugins.module_utils._no_log import Masker
+
+# Ansible masks no_log values by trying each on every string of the result (strings x values); past this many
+# values the module's own one-pass Masker does it alone.
+ANSIBLE_NO_LOG_MAX = 256
 
 
 def argspec() -> dict:
@@ -266,6 +284,7 @@ def argspec() -> dict:
         token_timeout={"type": "float", "default": 10},
         workload_timeout={"type": "float", "default": 10},
         parallel={"type": "int", "default": 8},
+        report={"type": "str", "choices": ["changes", "all"], "default": "changes"},
     )
     return spec
 
@@ -288,17 +307,20 @@ def main() -> None:
         outcome = registrar.run()
     except CollectionError as e:
         module.fail_json(**e.to_fail_kwargs())
-    module.no_log_values.update(outcome.no_log_values)
+    mask = Masker(outcome.no_log_values)
+    if len(outcome.no_log_values) <= ANSIBLE_NO_LOG_MAX:
+        module.no_log_values.update(outcome.no_log_values)
     for warning in outcome.warnings:
-        module.warn(warning)
-    result = {"changed": outcome.changed, "clusters": [r.as_dict() for r in outcome.results],
+        module.warn(mask.text(warning))
+    result = {"changed": outcome.changed, "clusters": [r.as_dict() for r in outcome.reported(module.params["report"])],
               "summary": outcome.summary()}
     if module._diff:
         result["diff"] = outcome.diffs
+    result = mask(result)
     failures = iter_failures(outcome.results)
     if failures and not module.params["tolerate_failures"]:
-        module.fail_json(msg=f"{len(failures)} of {len(outcome.results)} clusters failed: " + "; ".join(failures),
-                         **result)
+        module.fail_json(msg=mask.text(f"{len(failures)} of {len(outcome.results)} clusters failed: "
+                                       + "; ".join(failures)), **result)
     module.exit_json(**result)
 
 

@@ -94,6 +94,20 @@ def test_owner_references_are_garbage_collected(raw, ns, kube_hub):
     assert eventually(lambda: kube_hub.get("v1", "ConfigMap", "child", ns) is None)
 
 
+def test_garbage_collection_follows_the_current_owner_references(raw, ns, kube_hub):
+    """A dependent whose ownerReference was removed by an update is not collected; one that gained it is."""
+    owner = kube_hub.create(cm("owner2") | {"metadata": {"name": "owner2", "namespace": ns}})
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner2", "uid": owner["metadata"]["uid"]}
+    kube_hub.create(cm("freed") | {"metadata": {"name": "freed", "namespace": ns, "ownerReferences": [ref]}})
+    kube_hub.create(cm("adopted") | {"metadata": {"name": "adopted", "namespace": ns}})
+    base = f"/api/v1/namespaces/{ns}/configmaps"
+    raw("PATCH", f"{base}/freed", {"metadata": {"ownerReferences": None}}, "application/merge-patch+json")
+    raw("PATCH", f"{base}/adopted", {"metadata": {"ownerReferences": [ref]}}, "application/merge-patch+json")
+    raw("DELETE", f"{base}/owner2")
+    assert eventually(lambda: kube_hub.get("v1", "ConfigMap", "adopted", ns) is None)
+    assert kube_hub.get("v1", "ConfigMap", "freed", ns) is not None
+
+
 def apply(raw: Raw, path: str, obj: dict, manager: str = "tester", force: bool = False) -> tuple[int, dict]:
     # An applied empty map (cm()'s `labels: {}`) is a field of its own to kube-apiserver's SSA, owned by
     # the last forcing applier: leave it out so that only .data is contended.

@@ -387,7 +387,7 @@ def test_dump_config_writes_what_go_json_marshal_writes(value, expected):
 def _kyverno_generated(desired):
     """``desired`` as Kyverno's background controller stores it: managed-by overwritten, generate.* labels added.
 
-    Upstream: kyverno/kyverno @ v1.17.2 : pkg/background/common/labels.go (ManageLabels), called before every create
+    Upstream: kyverno/kyverno @ v1.18.2 : pkg/background/common/labels.go (ManageLabels), called before every create
     and update in pkg/background/generate/generator.go.
     """
     live = copy.deepcopy(desired)
@@ -406,7 +406,7 @@ def _kyverno_generated(desired):
 def test_kyverno_labels_are_no_difference():
     """Kyverno's own labels (managed-by: kyverno, generate.kyverno.io/*) do not make a policy Secret differ.
 
-    Upstream: kyverno/kyverno @ v1.17.2 : pkg/background/common/labels.go
+    Upstream: kyverno/kyverno @ v1.18.2 : pkg/background/common/labels.go
     """
     desired = _desired({"env": "dev"})
     live = _kyverno_generated(desired)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import threading
 from collections import Counter
 from typing import Any, Callable
 from unittest import mock
@@ -72,6 +73,7 @@ class FakeApi:
         self.fill_tokens = True
         self.down = False
         self._serial = 0
+        self._lock = threading.Lock()  # the module writes from several threads (option parallel)
 
     @property
     def writes(self) -> int:
@@ -95,6 +97,10 @@ class FakeApi:
                 self.tokens.discard(base64.b64decode(token).decode())
 
     def handle(self, method: str, path: str, query: dict[str, Any], body: Any, token: str | None) -> Any:
+        with self._lock:
+            return self._handle(method, path, query, body, token)
+
+    def _handle(self, method: str, path: str, query: dict[str, Any], body: Any, token: str | None) -> Any:
         if self.down:
             raise ApiError(f"{method} {self.server}{path} failed: connection refused", reason="MaxRetryError")
         collection = _parse(path)[0] if path.startswith(("/api/", "/apis/")) and path.count("/") > 2 else path
@@ -544,7 +550,7 @@ def test_secret_generated_by_the_policy_is_left_alone(world, check_mode):
     """Kyverno relabels what it generates (app.kubernetes.io/managed-by: kyverno plus generate.kyverno.io/*), so the
     module must recognise the policy's Secret by generate.kyverno.io/policy-name and never write it.
 
-    Upstream: kyverno/kyverno @ v1.17.2 : pkg/background/common/labels.go (ManageLabels) and
+    Upstream: kyverno/kyverno @ v1.18.2 : pkg/background/common/labels.go (ManageLabels) and
     pkg/background/generate/generator.go (ManageLabels before every create and update).
     """
     world.add_cluster("dev", labels={"env": "test"})
@@ -561,7 +567,7 @@ def test_policy_secret_without_the_ownership_label_is_not_a_conflict(world):
     """A Secret written by the policy but not (yet) carrying multicluster.gitops/registered: the create answers 409,
     the module reads the Secret, sees the policy's label and skips it instead of failing.
 
-    Upstream: kyverno/kyverno @ v1.17.2 : pkg/background/common/labels.go (managed-by overwritten with kyverno).
+    Upstream: kyverno/kyverno @ v1.18.2 : pkg/background/common/labels.go (managed-by overwritten with kyverno).
     """
     world.add_cluster("dev")
     before = _as_kyverno_wrote_it(world, "dev", registered_label=False)
@@ -598,3 +604,82 @@ def test_policy_secret_is_neither_removed_nor_pruned(world):
     out = world.run(prune=True)
     assert out.results == [] and "cluster-workloads.dev" in world.argocd_secrets()
     assert world.hub.writes == 0
+
+
+# --- fleet scale: what is listed, written and returned -------------------------------------------
+
+def test_default_report_lists_only_clusters_that_are_not_unchanged(world):
+    """The summary counts every cluster; ``clusters`` lists the unchanged ones only with report=all."""
+    for name in ("a", "b", "c"):
+        world.add_cluster(name, labels={"env": "dev"})
+    assert _run_main({"namespace": "workloads"}, world.hub)["summary"]["created"] == 3
+    cluster = world.hub.objects[("cluster.x-k8s.io/clusters", "workloads", "b")]
+    cluster["metadata"]["labels"]["env"] = "prod"
+    result = _run_main({"namespace": "workloads"}, world.hub)
+    assert result["changed"] and [(c["cluster"], c["action"]) for c in result["clusters"]] == [("b", "updated")]
+    assert (result["summary"]["updated"], result["summary"]["unchanged"]) == (1, 2)
+    quiet = _run_main({"namespace": "workloads"}, world.hub)
+    assert not quiet["changed"] and quiet["clusters"] == [] and quiet["summary"]["unchanged"] == 3
+    full = _run_main({"namespace": "workloads", "report": "all"}, world.hub)
+    assert [(c["cluster"], c["action"]) for c in full["clusters"]] == [(n, "unchanged") for n in ("a", "b", "c")]
+
+
+def _managed_listed(world: World) -> list[int]:
+    """Wrap the hub: record how many Argo CD Secrets each LIST in namespace argocd returned."""
+    counts: list[int] = []
+    real = world.hub.handle
+
+    def handle(method, path, query, body, token):
+        out = real(method, path, query, body, token)
+        if method == "GET" and path == "/api/v1/namespaces/argocd/secrets":
+            counts.append(len(out["items"]))
+        return out
+
+    world.hub.handle = handle
+    return counts
+
+
+@pytest.mark.parametrize("params,listed", [
+    ({"namespace": "team-a"}, 2),
+    ({"name": "a1", "namespace": "team-a"}, 1),
+    ({"clusters": [{"name": "a1", "namespace": "team-a"}, {"name": "b1", "namespace": "team-b"}]}, 5),
+    ({"namespace": "team-a", "prune": True}, 2),
+    ({"clusters": [{"name": "a1", "namespace": "team-a"}], "prune": True}, 5),  # prune looks at every namespace
+    ({"label_selector": "env=dev"}, 5),
+])
+def test_only_the_managed_secrets_of_the_selection_are_listed(world, params, listed):
+    for name, namespace in (("a1", "team-a"), ("a2", "team-a"), ("b1", "team-b"), ("b2", "team-b"), ("c1", "c")):
+        world.add_cluster(name, namespace, labels={"env": "dev"})
+    world.run()
+    world.hub.requests.clear()
+    counts = _managed_listed(world)
+    outcome = world.run(**params)
+    assert counts == [listed]
+    assert outcome.summary()["unchanged"] == len(outcome.results) and world.hub.writes == 0
+
+
+def test_a_managed_secret_the_selection_list_missed_is_updated_not_refused(world):
+    """A Secret labelled registered but without the cluster-namespace/name labels is found by the create's 409."""
+    world.add_cluster("dev")
+    world.run(name="dev", namespace="workloads")
+    secret = world.argocd_secrets()["cluster-workloads.dev"]
+    for label in ("multicluster.gitops/cluster-namespace", "multicluster.gitops/cluster-name"):
+        del secret["metadata"]["labels"][label]
+    outcome = world.run(namespace="workloads")
+    assert actions(outcome) == {"dev": "updated"}
+    labels = world.argocd_secrets()["cluster-workloads.dev"]["metadata"]["labels"]
+    assert labels["multicluster.gitops/cluster-namespace"] == "workloads"
+    assert world.run(namespace="workloads").summary()["unchanged"] == 1
+
+
+def test_parallel_writes_keep_the_order_of_results_diffs_and_warnings(world):
+    names = [f"c{i:02d}" for i in range(12)]
+    for name in names:
+        world.add_cluster(name, oke=name.endswith(("3", "7")))
+    serial = world.run(check_mode=True, parallel=1, credential_mode="kubeconfig")
+    parallel = world.run(check_mode=True, parallel=8, credential_mode="kubeconfig")
+    assert [r.cluster for r in parallel.results] == names
+    assert parallel.results == serial.results
+    assert [d["before_header"] for d in parallel.diffs] == [d["before_header"] for d in serial.diffs]
+    assert [d["after_header"] for d in parallel.diffs] == [f"Secret argocd/cluster-workloads.{n}" for n in names]
+    assert parallel.warnings == serial.warnings and len(parallel.warnings) == 0

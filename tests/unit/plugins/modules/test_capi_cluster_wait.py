@@ -246,3 +246,90 @@ def test_changes_first_sight_and_transitions() -> None:
                                       "kubeconfig Secret a-kubeconfig present", "READY after 42s"]
     assert changes(after, after) == []
     assert changes(before, entry(state="deleted", phase=None)) == ["phase Pending -> absent", "DELETED during the wait"]
+
+
+# --- fleet scale: a wake-up evaluates what changed ----------------------------------------------------
+@pytest.fixture
+def interpreted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the Cluster objects interpreted, in order."""
+    from ansible_collections.multicluster.gitops.plugins.module_utils import _capi_wait
+    seen: list[str] = []
+    real = _capi_wait.interpret
+
+    def counting(obj: dict[str, Any], **kw: Any) -> Any:
+        seen.append(obj["metadata"]["name"])
+        return real(obj, **kw)
+    monkeypatch.setattr(_capi_wait, "interpret", counting)
+    return seen
+
+
+def test_a_wake_up_evaluates_only_the_clusters_whose_objects_changed(interpreted: list[str]) -> None:
+    """Cluster c never changes: evaluated once. An unrelated Secret wakes the wait but evaluates nothing; a
+    kubeconfig Secret evaluates its own cluster only."""
+    names = ["a", "b", "c"]
+    client = ScriptedClient([obj(n, READY if n == "c" else PENDING) for n in names], [secret("c-kubeconfig")])
+    feed(client, (0.1, "clusters", {"type": "MODIFIED", "object": obj("a", READY, rv="11")}),
+         (0.1, "secrets", {"type": "ADDED", "object": secret("unrelated-tls")}),
+         (0.1, "secrets", {"type": "ADDED", "object": secret("a-kubeconfig")}),
+         (0.1, "clusters", {"type": "MODIFIED", "object": obj("b", READY, rv="12")}),
+         (0.1, "secrets", {"type": "ADDED", "object": secret("b-kubeconfig")}))
+    out = wait_for_clusters(client, WaitSpec(label_selector="all", namespace="capi", timeout=5),  # type: ignore[arg-type]
+                            resource=CLUSTERS)
+    assert out["done"] and [c["state"] for c in out["clusters"]] == ["ready"] * 3
+    # The first look covers every cluster; later wake-ups (events may coalesce) only a and b.
+    assert interpreted[:3] == ["a", "b", "c"] and set(interpreted[3:]) == {"a", "b"}
+    assert out["evaluations"] == len(interpreted) <= 7
+
+
+def test_the_evaluator_looks_only_at_what_the_store_marked() -> None:
+    from ansible_collections.multicluster.gitops.plugins.module_utils._capi_wait import _Evaluator, _Store
+    store = _Store()
+    store.replace("clusters", [obj("a", PENDING), obj("b", READY)])
+    store.replace("secrets", [secret("b-kubeconfig")])
+    evaluator = _Evaluator(WaitSpec(label_selector="all", namespace="capi"))
+    evaluator.update(store, 0.0)
+    assert evaluator.evaluations == 2 and evaluator.pending
+    store.apply("secrets", "ADDED", secret("unrelated-tls"))
+    store.apply("clusters", "MODIFIED", obj("other", PENDING, ns="elsewhere"))  # a new target: evaluated once
+    evaluator.update(store, 1.0)
+    assert evaluator.evaluations == 3 and evaluator.keys == ["capi/a", "capi/b", "elsewhere/other"]
+    store.apply("secrets", "ADDED", secret("a-kubeconfig"))
+    evaluator.update(store, 2.0)
+    assert evaluator.evaluations == 4
+    store.apply("clusters", "MODIFIED", obj("a", READY, rv="2"))
+    store.apply("clusters", "DELETED", obj("other", PENDING, ns="elsewhere"))
+    evaluator.update(store, 3.0)
+    assert evaluator.evaluations == 6 and evaluator.failed  # "other" was deleted during the wait
+    ev = evaluator.evaluation(3.0)
+    assert ev.ready == ["capi/a", "capi/b"] and ev.failed == ["elsewhere/other"]
+    assert [c["seconds_waited"] for c in ev.clusters] == [3.0, 0.0, 3.0]
+
+
+def test_a_relist_evaluates_every_cluster_again(interpreted: list[str]) -> None:
+    client = ScriptedClient([obj("a", PENDING), obj("b", PENDING)], [secret("a-kubeconfig"), secret("b-kubeconfig")])
+    gone = {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired", "message": "too old"}}
+    feed(client, (0.1, "clusters", gone))
+
+    def ready_on_relist() -> None:
+        time.sleep(0.05)
+        client.items["clusters"] = [obj("a", READY, rv="20"), obj("b", READY, rv="20")]
+    threading.Thread(target=ready_on_relist, daemon=True).start()
+    out = wait_for_clusters(client, WaitSpec(names=["capi/a", "capi/b"], timeout=5),  # type: ignore[arg-type]
+                            resource=CLUSTERS)
+    assert out["done"] and sorted(interpreted) == ["a", "a", "b", "b"]
+
+
+def test_requests_do_not_grow_with_the_number_of_clusters() -> None:
+    """Discovery aside, two LISTs and one watch per kind, whether 3 or 300 clusters turn ready."""
+    for n in (3, 300):
+        names = [f"c{i:03d}" for i in range(n)]
+        client = ScriptedClient([obj(name, PENDING) for name in names], [])
+        events = [(0.0, "clusters", {"type": "MODIFIED", "object": obj(name, READY, rv=str(100 + i))})
+                  for i, name in enumerate(names)]
+        events += [(0.0, "secrets", {"type": "ADDED", "object": secret(f"{name}-kubeconfig")}) for name in names]
+        feed(client, *events)
+        out = wait_for_clusters(client, WaitSpec(label_selector="all", namespace="capi", timeout=10),  # type: ignore[arg-type]
+                                resource=CLUSTERS)
+        assert out["done"] and len(out["ready"]) == n
+        assert sorted(c[0] for c in client.calls) == ["LIST", "LIST", "WATCH", "WATCH"], n
+        assert out["evaluations"] <= 3 * n  # the first look, then one per change at most

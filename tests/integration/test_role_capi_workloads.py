@@ -9,6 +9,7 @@ operator, so provider readiness is not awaited.
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
@@ -183,8 +184,15 @@ def test_destroy_removes_clusters_then_hub_objects(hub, tmp_path: Path) -> None:
     assert refused.rc != 0 and "Not confirmed; nothing was deleted" in refused.stdout, refused.stdout[-3000:]
     assert srv.get(CAPI, "Cluster", "wl-a", "workload-clusters") is not None
 
+    # the summary of the platform before destroy.yml: wl-a registered
+    summary_dir = tmp_path / "platform-summary"
+    summary_dir.mkdir()
+    (summary_dir / "summary.json").write_text(json.dumps({"clusters": [
+        {"cluster": "wl-a", "namespace": "workload-clusters", "registered": True}], "applicationsets": []}))
+
     destroyed = run_playbook(tmp_path / "destroy", "playbooks/destroy.yml", kubeconfig=kubeconfig,
-                             extra_vars={"mcg_destroy_confirm": True, "capi_workloads_delete_timeout": 60})
+                             extra_vars={"mcg_destroy_confirm": True, "capi_workloads_delete_timeout": 60,
+                                         "mcg_summary_dir": str(summary_dir)})
     assert destroyed.rc == 0, destroyed.stdout[-6000:]
     assert srv.get(CAPI, "Cluster", "wl-a", "workload-clusters") is None
     assert srv.get(CAPI, "Cluster", "foreign", "default") is not None      # not the collection's
@@ -194,3 +202,8 @@ def test_destroy_removes_clusters_then_hub_objects(hub, tmp_path: Path) -> None:
     assert srv.get("v1", "Namespace", "workload-clusters") is None
     assert srv.get("v1", "Namespace", "cluster-api-provider-oci-system") is None
     assert "Skipped uninstalling the Helm releases" in destroyed.stdout
+    # destroy.yml wrote the summary again: only the foreign Cluster is left, and nothing is registered
+    summary = json.loads((summary_dir / "summary.json").read_text())
+    assert [(r["namespace"], r["cluster"], r["registered"]) for r in summary["clusters"]] == [
+        ("default", "foreign", False)]
+    assert "registered (" not in (summary_dir / "summary.md").read_text()

@@ -207,3 +207,41 @@ def test_destroy_removes_clusters_then_hub_objects(hub, tmp_path: Path) -> None:
     assert [(r["namespace"], r["cluster"], r["registered"]) for r in summary["clusters"]] == [
         ("default", "foreign", False)]
     assert "registered (" not in (summary_dir / "summary.md").read_text()
+
+
+def _cluster_only_play(tmp_path: Path, kubeconfig: Path, clusters: list[dict[str, Any]], *, check: bool = False,
+                       extra: dict[str, Any] | None = None):
+    """The role's Cluster objects phase only (preflight runs with it): no wait, no registration."""
+    result = run_playbook(tmp_path, "playbooks/capi_workloads.yml", kubeconfig=kubeconfig,
+                          extra_vars={**_vars(clusters), **(extra or {})}, check=check, diff=True,
+                          tags="capi_workloads_clusters")
+    assert result.rc == 0, result.stdout[-6000:]
+    return result
+
+
+def test_labels_dropped_from_the_inventory_leave_the_cluster(hub, tmp_path: Path) -> None:
+    """The role records the label keys it sets on a Cluster (annotation multicluster.gitops/owned-labels); a recorded
+    key the inventory no longer gives is removed, a label someone else set stays. Check mode reports the removal
+    without making it; the run after it changes nothing."""
+    srv, kubeconfig = hub
+    gold = {**TEST_CLUSTER, "labels": {"env": "test", "tier": "gold"}}
+    _cluster_only_play(tmp_path / "first", kubeconfig, [gold])
+    cluster = srv.get(CAPI, "Cluster", "wl-test", "workload-clusters")
+    record = cluster["metadata"]["annotations"]["multicluster.gitops/owned-labels"].split(",")
+    assert {"env", "tier", "app.kubernetes.io/managed-by", "multicluster.gitops/cluster-kind"} <= set(record)
+    cluster["metadata"]["labels"]["team"] = "blue"                 # someone else's label
+    srv.update(cluster)
+
+    checked = _cluster_only_play(tmp_path / "check", kubeconfig, [TEST_CLUSTER], check=True)
+    assert checked.changed() > 0
+    assert srv.get(CAPI, "Cluster", "wl-test", "workload-clusters")["metadata"]["labels"]["tier"] == "gold"
+
+    _cluster_only_play(tmp_path / "apply", kubeconfig, [TEST_CLUSTER])
+    cluster = srv.get(CAPI, "Cluster", "wl-test", "workload-clusters")
+    labels = cluster["metadata"]["labels"]
+    assert "tier" not in labels and labels["env"] == "test" and labels["team"] == "blue"
+    assert "tier" not in cluster["metadata"]["annotations"]["multicluster.gitops/owned-labels"].split(",")
+
+    again = _cluster_only_play(tmp_path / "again", kubeconfig, [TEST_CLUSTER])
+    assert again.changed() == 0, again.stdout[-4000:]
+    assert srv.get(CAPI, "Cluster", "wl-test", "workload-clusters")["metadata"]["labels"]["team"] == "blue"

@@ -245,3 +245,82 @@ def test_labels_dropped_from_the_inventory_leave_the_cluster(hub, tmp_path: Path
     again = _cluster_only_play(tmp_path / "again", kubeconfig, [TEST_CLUSTER])
     assert again.changed() == 0, again.stdout[-4000:]
     assert srv.get(CAPI, "Cluster", "wl-test", "workload-clusters")["metadata"]["labels"]["team"] == "blue"
+
+
+IDENTITY_TAGS = "capi_workloads_providers,capi_workloads_identity,capi_workloads_clusters"
+IDENTITY_NS = "cluster-api-provider-oci-system"
+
+
+def _identity_play(tmp_path: Path, kubeconfig: Path, extra: dict[str, Any], *, check: bool = False):
+    """Providers, identity and Cluster objects phases only: no wait, no registration, no add-ons."""
+    result = run_playbook(tmp_path, "playbooks/capi_workloads.yml", kubeconfig=kubeconfig,
+                          extra_vars={**_vars([TEST_CLUSTER]), **extra}, check=check, diff=True, tags=IDENTITY_TAGS)
+    assert result.rc == 0, result.stdout[-6000:]
+    assert KEY_MATERIAL not in result.stdout
+    return result
+
+
+def _identity_ref(srv) -> dict[str, Any] | None:
+    return srv.get(INFRA, "OCICluster", "wl-test", "workload-clusters")["spec"].get("identityRef")
+
+
+def test_identity_switch_removes_the_old_identity_once_unused(hub, tmp_path: Path) -> None:
+    """Another identity name, then capi_workloads_oci_identity: provider. The Clusters move first; then the identity
+    the role created and its principal Secret go. An identity and a Secret the role did not create (no label
+    app.kubernetes.io/managed-by=multicluster.gitops) stay, and so does an identity a cluster outside the inventory
+    still uses. Check mode reports without deleting; the run after a switch changes nothing.
+
+    Upstream: oracle/cluster-api-provider-oci @ v0.24.0 : api/v1beta2/ocicluster_webhook.go (ValidateUpdate keeps
+    region, ociResourceIdentifier and compartmentId immutable, not identityRef) and api/v1beta2/ociclusteridentity_types.go
+    (spec.principalSecret)."""
+    srv, kubeconfig = hub
+    _identity_play(tmp_path / "first", kubeconfig, {})
+    assert _identity_ref(srv)["name"] == "capoci-user-principal"
+    assert srv.get("v1", "Secret", "capoci-user-principal-credentials", IDENTITY_NS) is not None
+    # someone else's identity and Secret, not labelled as the collection's
+    srv.create({"apiVersion": INFRA, "kind": "OCIClusterIdentity",
+                "metadata": {"name": "by-hand", "namespace": IDENTITY_NS},
+                "spec": {"type": "UserPrincipal", "principalSecret": {"name": "by-hand-credentials",
+                                                                      "namespace": IDENTITY_NS},
+                         "allowedNamespaces": {}}})
+    srv.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "by-hand-credentials",
+                                                                   "namespace": IDENTITY_NS}, "data": {}})
+
+    # another name: the OCICluster moves to it, then the old identity and its Secret go
+    renamed = {"capi_workloads_identity_name": "capoci-second"}
+    checked = _identity_play(tmp_path / "check-rename", kubeconfig, renamed, check=True)
+    assert checked.changed() > 0
+    assert srv.get(INFRA, "OCIClusterIdentity", "capoci-user-principal", IDENTITY_NS) is not None
+    assert _identity_ref(srv)["name"] == "capoci-user-principal"
+    _identity_play(tmp_path / "rename", kubeconfig, renamed)
+    assert _identity_ref(srv)["name"] == "capoci-second"
+    assert srv.get(INFRA, "OCIClusterIdentity", "capoci-user-principal", IDENTITY_NS) is None
+    assert srv.get("v1", "Secret", "capoci-user-principal-credentials", IDENTITY_NS) is None
+    assert srv.get(INFRA, "OCIClusterIdentity", "capoci-second", IDENTITY_NS) is not None
+    assert srv.get(INFRA, "OCIClusterIdentity", "by-hand", IDENTITY_NS) is not None
+    again = _identity_play(tmp_path / "rename-again", kubeconfig, renamed)
+    assert again.changed() == 0, again.stdout[-4000:]
+
+    # a cluster outside the inventory still points at capoci-second: switching to provider keeps it for now
+    srv.create({"apiVersion": INFRA, "kind": "OCICluster", "metadata": {
+        "name": "elsewhere", "namespace": "workload-clusters", "labels": {"app.kubernetes.io/managed-by": "multicluster.gitops"}},
+        "spec": {"compartmentId": "ocid1.compartment.oc1..x", "identityRef": {
+            "apiVersion": INFRA, "kind": "OCIClusterIdentity", "name": "capoci-second", "namespace": IDENTITY_NS}}})
+    provider = {**renamed, "capi_workloads_oci_identity": "provider"}
+    checked = _identity_play(tmp_path / "check-provider", kubeconfig, provider, check=True)
+    assert checked.changed() > 0 and _identity_ref(srv) is not None
+    kept = _identity_play(tmp_path / "provider", kubeconfig, provider)
+    assert _identity_ref(srv) is None                                   # the listed cluster uses the provider's
+    assert srv.get(INFRA, "OCIClusterIdentity", "capoci-second", IDENTITY_NS) is not None
+    assert "Kept OCIClusterIdentity cluster-api-provider-oci-system/capoci-second" in kept.stdout
+    assert "OCICluster workload-clusters/elsewhere" in kept.stdout
+
+    # once that cluster is gone, the next run removes the identity and its Secret; the unlabelled ones stay
+    srv.delete(INFRA, "OCICluster", "elsewhere", "workload-clusters")
+    _identity_play(tmp_path / "provider-again", kubeconfig, provider)
+    assert srv.get(INFRA, "OCIClusterIdentity", "capoci-second", IDENTITY_NS) is None
+    assert srv.get("v1", "Secret", "capoci-second-credentials", IDENTITY_NS) is None
+    assert srv.get(INFRA, "OCIClusterIdentity", "by-hand", IDENTITY_NS) is not None
+    assert srv.get("v1", "Secret", "by-hand-credentials", IDENTITY_NS) is not None
+    last = _identity_play(tmp_path / "provider-last", kubeconfig, provider)
+    assert last.changed() == 0, last.stdout[-4000:]

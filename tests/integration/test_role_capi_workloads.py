@@ -271,8 +271,9 @@ def test_identity_switch_removes_the_old_identity_once_unused(hub, tmp_path: Pat
     still uses. Check mode reports without deleting; the run after a switch changes nothing.
 
     Upstream: oracle/cluster-api-provider-oci @ v0.24.0 : api/v1beta2/ocicluster_webhook.go (ValidateUpdate keeps
-    region, ociResourceIdentifier and compartmentId immutable, not identityRef) and api/v1beta2/ociclusteridentity_types.go
-    (spec.principalSecret)."""
+    region, ociResourceIdentifier and compartmentId immutable, not identityRef), cloud/util/util.go
+    (InitClientsAndRegion: a cluster with an identityRef uses that identity, else the provider's clients) and
+    api/v1beta2/ociclusteridentity_types.go (spec.principalSecret)."""
     srv, kubeconfig = hub
     _identity_play(tmp_path / "first", kubeconfig, {})
     assert _identity_ref(srv)["name"] == "capoci-user-principal"

@@ -254,9 +254,12 @@ IDENTITY_NS = "cluster-api-provider-oci-system"
 def _identity_play(tmp_path: Path, kubeconfig: Path, extra: dict[str, Any], *, check: bool = False):
     """Providers, identity and Cluster objects phases only: no wait, no registration, no add-ons."""
     result = run_playbook(tmp_path, "playbooks/capi_workloads.yml", kubeconfig=kubeconfig,
-                          extra_vars={**_vars([TEST_CLUSTER]), **extra}, check=check, diff=True, tags=IDENTITY_TAGS)
+                          extra_vars={**_vars([TEST_CLUSTER]), **extra}, check=check, diff=True, tags=IDENTITY_TAGS,
+                          verbosity=1)
     assert result.rc == 0, result.stdout[-6000:]
     assert KEY_MATERIAL not in result.stdout
+    for value in (CREDENTIALS["fingerprint"], CREDENTIALS["key"]):   # the principal Secret's data, deleted or not
+        assert base64.b64encode(value.encode()).decode()[:40] not in result.stdout
     return result
 
 

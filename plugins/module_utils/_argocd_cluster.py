@@ -56,6 +56,8 @@ __all__ = [
     "LABEL_CLUSTER_NAMESPACE",
     "LABEL_CREDENTIAL_MODE",
     "ANNOTATION_CREDENTIAL_MODE",
+    "ANNOTATION_OWNED_LABELS",
+    "ANNOTATION_OWNED_ANNOTATIONS",
     "DEFAULT_LABEL_ALLOWLIST",
     "HUB_IN_CLUSTER_SERVER",
     "KubeconfigError",
@@ -69,6 +71,9 @@ __all__ = [
     "service_account_config",
     "dump_config",
     "build_cluster_secret",
+    "owned_keys_record",
+    "recorded_keys",
+    "with_owned_record",
     "secret_differs",
     "merge_for_update",
     "redact_secret",
@@ -92,6 +97,12 @@ LABEL_CLUSTER_NAME = "multicluster.gitops/cluster-name"
 LABEL_CLUSTER_NAMESPACE = "multicluster.gitops/cluster-namespace"
 LABEL_CREDENTIAL_MODE = "multicluster.gitops/credential-mode"
 ANNOTATION_CREDENTIAL_MODE = "multicluster.gitops/credential-mode"
+# The record of the allow-listed keys the module copied from the CAPI Cluster onto the Secret (comma-separated, sorted).
+# A key in the record that the Cluster no longer has (or the allowlist no longer names) is removed on the next write;
+# a key others set on the Secret is never in the record, so it is left alone. See docs/faults-and-ownership.md.
+ANNOTATION_OWNED_LABELS = "multicluster.gitops/owned-labels"
+ANNOTATION_OWNED_ANNOTATIONS = "multicluster.gitops/owned-annotations"
+_RECORDS = {"labels": ANNOTATION_OWNED_LABELS, "annotations": ANNOTATION_OWNED_ANNOTATIONS}
 DEFAULT_LABEL_ALLOWLIST = ("env", "region", "tier")
 HUB_IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
 
@@ -361,8 +372,39 @@ def build_cluster_secret(cluster: Mapping[str, Any], kubeconfig: Kubeconfig, *, 
     }
 
 
-def _owned_keys(desired: Mapping[str, str], allowlist: Iterable[str]) -> set[str]:
-    return set(desired) | set(allowlist)
+def owned_keys_record(keys: Iterable[str]) -> str:
+    """The value of an owned-keys annotation: the keys, sorted, comma-separated (``""`` for none)."""
+    return ",".join(sorted(set(keys)))
+
+
+def recorded_keys(obj: Mapping[str, Any] | None, annotation: str) -> set[str] | None:
+    """The keys recorded in ``obj``'s owned-keys ``annotation``; None when ``obj`` has no such record."""
+    annotations = ((obj or {}).get("metadata") or {}).get("annotations") or {}
+    if annotation not in annotations:
+        return None
+    return {k.strip() for k in str(annotations[annotation] or "").split(",") if k.strip()}
+
+
+def with_owned_record(desired: Mapping[str, Any], *, label_allowlist: Iterable[str] = DEFAULT_LABEL_ALLOWLIST,
+                      annotation_allowlist: Iterable[str] = ()) -> dict[str, Any]:
+    """``desired`` plus the record of the allow-listed labels and annotations it copies from the CAPI Cluster
+    (annotations ``multicluster.gitops/owned-labels`` and ``multicluster.gitops/owned-annotations``).
+
+    The Kyverno policy writes no record: the record is the module's bookkeeping, not part of the format both
+    writers share (:func:`policy_secret_differences` leaves it out)."""
+    meta = desired["metadata"]
+    annotations = dict(meta.get("annotations") or {})
+    for kind, allowlist in (("labels", label_allowlist), ("annotations", annotation_allowlist)):
+        allowed = set(allowlist)
+        annotations[_RECORDS[kind]] = owned_keys_record(k for k in meta.get(kind) or {} if k in allowed)
+    return {**desired, "metadata": {**meta, "annotations": annotations}}
+
+
+def _owned_keys(desired: Mapping[str, str], allowlist: Iterable[str], recorded: set[str] | None) -> set[str]:
+    """The keys the module owns on a live Secret: those it writes now, and those it wrote before. Before is the
+    record on the live Secret; a Secret without a record (written by a version without one) is taken to hold the
+    allow-listed keys, as that version did."""
+    return set(desired) | (set(allowlist) if recorded is None else recorded)
 
 
 def secret_differs(desired: Mapping[str, Any], live: Mapping[str, Any] | None, *,
@@ -370,8 +412,9 @@ def secret_differs(desired: Mapping[str, Any], live: Mapping[str, Any] | None, *
                    annotation_allowlist: Iterable[str] = ()) -> bool:
     """Whether ``live`` must be written to become ``desired``.
 
-    Compared: type, data (exactly), and the labels and annotations the module owns (its fixed keys and the
-    allow-listed keys). Keys that others add (Argo CD, Kyverno, kubectl) are left alone.
+    Compared: type, data (exactly), and the labels and annotations the module owns (its fixed keys, the keys it
+    copies now and those its record on ``live`` says it copied before, see :func:`with_owned_record`). Keys that
+    others add (Argo CD, Kyverno, kubectl), allow-listed or not, are left alone.
     """
     if live is None:
         return True
@@ -380,7 +423,7 @@ def secret_differs(desired: Mapping[str, Any], live: Mapping[str, Any] | None, *
     dmeta, lmeta = desired["metadata"], live.get("metadata") or {}
     for kind, allowlist in (("labels", label_allowlist), ("annotations", annotation_allowlist)):
         want, have = dmeta.get(kind) or {}, lmeta.get(kind) or {}
-        for key in _owned_keys(want, allowlist):
+        for key in _owned_keys(want, allowlist, recorded_keys(live, _RECORDS[kind])):
             if want.get(key) != have.get(key):
                 return True
     return False
@@ -389,13 +432,15 @@ def secret_differs(desired: Mapping[str, Any], live: Mapping[str, Any] | None, *
 def merge_for_update(desired: Mapping[str, Any], live: Mapping[str, Any], *,
                      label_allowlist: Iterable[str] = DEFAULT_LABEL_ALLOWLIST,
                      annotation_allowlist: Iterable[str] = ()) -> dict[str, Any]:
-    """A full object for PUT: ``desired`` plus the live object's foreign labels/annotations and resourceVersion."""
+    """A full object for PUT: ``desired`` plus the live object's foreign labels/annotations and resourceVersion.
+
+    Owned keys (see :func:`secret_differs`) that ``desired`` no longer has are dropped."""
     dmeta, lmeta = desired["metadata"], live.get("metadata") or {}
     meta: dict[str, Any] = {"name": dmeta["name"], "namespace": dmeta["namespace"]}
     if lmeta.get("resourceVersion"):
         meta["resourceVersion"] = lmeta["resourceVersion"]
     for kind, allowlist in (("labels", label_allowlist), ("annotations", annotation_allowlist)):
-        owned = _owned_keys(dmeta.get(kind) or {}, allowlist)
+        owned = _owned_keys(dmeta.get(kind) or {}, allowlist, recorded_keys(live, _RECORDS[kind]))
         merged = {k: v for k, v in (lmeta.get(kind) or {}).items() if k not in owned}
         merged.update(dmeta.get(kind) or {})
         meta[kind] = merged
@@ -415,7 +460,8 @@ def policy_secret_differences(desired: Mapping[str, Any], live: Mapping[str, Any
 
     Compared byte for byte: ``type``, every ``data`` key, and the labels and annotations both writers own (their
     fixed keys and the allow-listed keys). Not compared: ``app.kubernetes.io/managed-by`` and the
-    ``generate.kyverno.io/*`` labels, which Kyverno sets on everything it generates. Returns the differing fields
+    ``generate.kyverno.io/*`` labels, which Kyverno sets on everything it generates, and the module's owned-keys
+    record, which the policy does not write. Returns the differing fields
     (``data.config``, ``labels.env``, ...), never their values; ``[]`` when the two agree.
     """
     out: list[str] = []
@@ -426,8 +472,8 @@ def policy_secret_differences(desired: Mapping[str, Any], live: Mapping[str, Any
     dmeta, lmeta = desired["metadata"], live.get("metadata") or {}
     for kind, allowlist in (("labels", label_allowlist), ("annotations", annotation_allowlist)):
         want, have = dmeta.get(kind) or {}, lmeta.get(kind) or {}
-        keys = {k for k in _owned_keys(want, allowlist)
-                if k != LABEL_MANAGED_BY and not k.startswith(KYVERNO_LABEL_PREFIX)}
+        keys = {k for k in _owned_keys(want, allowlist, None)
+                if k != LABEL_MANAGED_BY and not k.startswith(KYVERNO_LABEL_PREFIX) and k not in _RECORDS.values()}
         out += [f"{kind}.{k}" for k in sorted(keys) if want.get(k) != have.get(k)]
     return out
 

@@ -35,6 +35,7 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_cluste
     secret_differs,
     secret_name,
     service_account_config,
+    with_owned_record,
 )
 from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_service_account import (
     DEFAULT_RULES,
@@ -406,11 +407,14 @@ class Registrar:
         return item.desired
 
     def _build_desired(self, item: _Work) -> dict[str, Any]:
-        return build_cluster_secret(
+        """The Secret to write, with the record of the labels and annotations it copies from the Cluster (the next
+        run removes a recorded key the Cluster no longer has, and never one it did not record)."""
+        return with_owned_record(build_cluster_secret(
             item.cluster, item.kubeconfig, argocd_namespace=self.opts.argocd_namespace,
             credential_mode=item.result.credential_mode, config=item.config,
             label_allowlist=self.opts.label_allowlist, annotation_allowlist=self.opts.annotation_allowlist,
-            project=self.opts.project, namespaces=self.opts.namespaces, cluster_resources=self.opts.cluster_resources)
+            project=self.opts.project, namespaces=self.opts.namespaces, cluster_resources=self.opts.cluster_resources),
+            **self._allow())
 
     def _allow(self) -> dict[str, Any]:
         return {"label_allowlist": self.opts.label_allowlist, "annotation_allowlist": self.opts.annotation_allowlist}

@@ -18,6 +18,7 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_cluste
     REGISTERED,
 )
 from ansible_collections.multicluster.gitops.plugins.module_utils._capi import capi_cluster_resource, cluster_kind
+from ansible_collections.multicluster.gitops.plugins.module_utils._errors import ApiError, InvalidInput
 from ansible_collections.multicluster.gitops.plugins.module_utils._k8s_client import SECRET, KubeClient, Resource
 
 __all__ = ["APPLICATIONSET", "selector_matches", "cluster_selectors", "credential_mode", "build_summary", "summarize",
@@ -106,11 +107,27 @@ def build_summary(clusters: list[dict[str, Any]], secrets: list[dict[str, Any]],
     return {"clusters": rows, "applicationsets": sorted(selectors)}
 
 
+def _list_or_nothing(hub: KubeClient, res: Resource, namespace: str | None = None, **selectors: str | None) -> list[Any]:
+    """LIST items; an API or a namespace that is not there (a hub after playbooks/destroy.yml) holds nothing."""
+    try:
+        return hub.list(res, namespace, **selectors).get("items") or []
+    except ApiError as e:
+        if e.status == 404:
+            return []
+        raise
+
+
 def summarize(hub: KubeClient, *, argocd_namespace: str, label_selector: str | None = None) -> dict[str, Any]:
-    """One LIST each of CAPI Clusters, Argo CD cluster Secrets and ApplicationSets."""
-    clusters = hub.list(capi_cluster_resource(hub), label_selector=label_selector)["items"]
-    secrets = hub.list(SECRET, argocd_namespace, label_selector=ARGOCD_CLUSTER_SELECTOR)["items"]
-    appsets = hub.list(APPLICATIONSET, argocd_namespace)["items"]
+    """One LIST each of CAPI Clusters, Argo CD cluster Secrets and ApplicationSets.
+
+    A hub without Cluster API, without Argo CD's namespace or without the ApplicationSet CRD (after
+    ``playbooks/destroy.yml``) has no clusters, registrations or ApplicationSets, and says so."""
+    try:
+        clusters = _list_or_nothing(hub, capi_cluster_resource(hub), label_selector=label_selector)
+    except InvalidInput:  # the hub serves no Cluster API group
+        clusters = []
+    secrets = _list_or_nothing(hub, SECRET, argocd_namespace, label_selector=ARGOCD_CLUSTER_SELECTOR)
+    appsets = _list_or_nothing(hub, APPLICATIONSET, argocd_namespace)
     return build_summary(clusters, secrets, appsets)
 
 

@@ -87,12 +87,18 @@ options:
     type: list
     elements: dict
   label_allowlist:
-    description: Labels of the CAPI Cluster copied to the Argo CD Secret (for ApplicationSet cluster generators).
+    description:
+      - Labels of the CAPI Cluster copied to the Argo CD Secret (for ApplicationSet cluster generators).
+      - The keys copied are recorded on the Secret (annotation C(multicluster.gitops/owned-labels)); a recorded key
+        the Cluster or this list no longer has is removed on the next run. Keys others set on the Secret are not in
+        the record and are never touched.
     type: list
     elements: str
     default: [env, region, tier]
   annotation_allowlist:
-    description: Annotations of the CAPI Cluster copied to the Argo CD Secret.
+    description:
+      - Annotations of the CAPI Cluster copied to the Argo CD Secret, recorded and removed like O(label_allowlist)
+        (annotation C(multicluster.gitops/owned-annotations)).
     type: list
     elements: str
     default: []

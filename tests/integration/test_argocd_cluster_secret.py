@@ -145,6 +145,33 @@ def workloads(kube_server_factory):
     return [kube_server_factory(f"w{i}") for i in range(3)]
 
 
+def test_label_removed_from_the_cluster_leaves_the_secret_others_stay(fleet, workloads):
+    """Over HTTP: the module records the labels it copied (multicluster.gitops/owned-labels); a recorded label the CAPI
+    Cluster lost is removed from the Argo CD Secret, an allow-listed label someone else set on the Secret stays. Check
+    mode sends the update as a dry run only; the run after the removal writes nothing."""
+    fleet.add("dev", workloads[0], labels={"env": "dev", "tier": "gold"})
+    assert actions(fleet.run()) == {"dev": "created"}
+    secret = fleet.argocd_secret("dev")
+    assert secret["metadata"]["annotations"]["multicluster.gitops/owned-labels"] == "env,tier"
+    secret["metadata"]["labels"]["region"] = "set-by-hand"
+    fleet.hub.update(secret)
+    cluster = fleet.cluster("dev")
+    del cluster["metadata"]["labels"]["tier"]
+    fleet.hub.update(cluster)
+
+    checked = fleet.run(check=True, diff=True)
+    assert checked["changed"] and actions(checked) == {"dev": "updated"}
+    assert fleet.argocd_secret("dev")["metadata"]["labels"]["tier"] == "gold"
+
+    assert actions(fleet.run()) == {"dev": "updated"}
+    labels = fleet.argocd_secret("dev")["metadata"]["labels"]
+    assert "tier" not in labels and labels["env"] == "dev" and labels["region"] == "set-by-hand"
+
+    fleet.hub.reset_counters()
+    again = fleet.run()
+    assert not again["changed"] and writes(fleet.hub) == 0
+
+
 def test_register_rerun_propagate_prune(fleet, workloads):
     fleet.add("dev", workloads[0], labels={"env": "dev", "team": "a"})
     fleet.add("prod", workloads[1], labels={"env": "prod", "region": "eu-frankfurt-1"})

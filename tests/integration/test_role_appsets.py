@@ -73,3 +73,45 @@ def test_rollout_on_unknown_label_fails_in_preflight(hub, tmp_path: Path) -> Non
     result = bad_variable_run(server, kubeconfig, tmp_path, PLAYBOOK, hostvars, "appsets_applicationsets[0].rollout")
     assert "Unknown label(s): stage" in flat(result.stdout)
     assert server.get(ARGO, "AppProject", "workloads", "argocd") is None
+
+
+def _appset_item(name: str) -> dict:
+    return {"name": name, "repo_url": "https://github.com/argoproj/argocd-example-apps.git", "path": name,
+            "namespace": name}
+
+
+def test_applicationsets_dropped_from_the_list_are_deleted_only_if_ours(hub, tmp_path: Path) -> None:
+    """An ApplicationSet the role created (label multicluster.gitops/owner=appsets) that leaves appsets_applicationsets
+    is deleted; one without that label (even with app.kubernetes.io/managed-by=multicluster.gitops) is never touched.
+    Check mode reports the deletion without making it; the run after it changes nothing."""
+    server, kubeconfig = hub
+    _argocd_namespace(server)
+    both = {"appsets_applicationsets": [_appset_item("guestbook"), _appset_item("helm-guestbook")]}
+    first = run_playbook(tmp_path / "first", PLAYBOOK, kubeconfig=kubeconfig, hostvars=both)
+    assert first.rc == 0, first.stdout[-4000:]
+    assert server.get(ARGO, "ApplicationSet", "helm-guestbook", "argocd")["metadata"]["labels"][
+        "multicluster.gitops/owner"] == "appsets"
+    by_hand = server.get(ARGO, "ApplicationSet", "helm-guestbook", "argocd")
+    by_hand = {**by_hand, "metadata": {"name": "by-hand", "namespace": "argocd",
+                                       "labels": {"app.kubernetes.io/managed-by": "multicluster.gitops"}}}
+    server.create(by_hand)
+
+    one = {"appsets_applicationsets": [_appset_item("guestbook")]}
+    check = run_playbook(tmp_path / "check", PLAYBOOK, kubeconfig=kubeconfig, hostvars=one, check=True, diff=True)
+    assert check.rc == 0 and check.changed() == 1, check.stdout[-4000:]
+    assert server.get(ARGO, "ApplicationSet", "helm-guestbook", "argocd") is not None
+
+    pruned = run_playbook(tmp_path / "pruned", PLAYBOOK, kubeconfig=kubeconfig, hostvars=one)
+    assert pruned.rc == 0 and pruned.changed() == 1, pruned.stdout[-4000:]
+    assert server.get(ARGO, "ApplicationSet", "helm-guestbook", "argocd") is None
+    assert server.get(ARGO, "ApplicationSet", "guestbook", "argocd") is not None
+    assert server.get(ARGO, "ApplicationSet", "by-hand", "argocd") is not None
+
+    again = run_playbook(tmp_path / "again", PLAYBOOK, kubeconfig=kubeconfig, hostvars=one)
+    assert again.rc == 0 and again.changed() == 0, again.stdout[-4000:]
+
+    # appsets_prune: false keeps even the role's own
+    assert run_playbook(tmp_path / "both", PLAYBOOK, kubeconfig=kubeconfig, hostvars=both).rc == 0
+    kept = run_playbook(tmp_path / "kept", PLAYBOOK, kubeconfig=kubeconfig, hostvars={**one, "appsets_prune": False})
+    assert kept.rc == 0 and kept.changed() == 0, kept.stdout[-4000:]
+    assert server.get(ARGO, "ApplicationSet", "helm-guestbook", "argocd") is not None

@@ -9,6 +9,7 @@ operator, so provider readiness is not awaited.
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
@@ -183,8 +184,15 @@ def test_destroy_removes_clusters_then_hub_objects(hub, tmp_path: Path) -> None:
     assert refused.rc != 0 and "Not confirmed; nothing was deleted" in refused.stdout, refused.stdout[-3000:]
     assert srv.get(CAPI, "Cluster", "wl-a", "workload-clusters") is not None
 
+    # the summary of the platform before destroy.yml: wl-a registered
+    summary_dir = tmp_path / "platform-summary"
+    summary_dir.mkdir()
+    (summary_dir / "summary.json").write_text(json.dumps({"clusters": [
+        {"cluster": "wl-a", "namespace": "workload-clusters", "registered": True}], "applicationsets": []}))
+
     destroyed = run_playbook(tmp_path / "destroy", "playbooks/destroy.yml", kubeconfig=kubeconfig,
-                             extra_vars={"mcg_destroy_confirm": True, "capi_workloads_delete_timeout": 60})
+                             extra_vars={"mcg_destroy_confirm": True, "capi_workloads_delete_timeout": 60,
+                                         "mcg_summary_dir": str(summary_dir)})
     assert destroyed.rc == 0, destroyed.stdout[-6000:]
     assert srv.get(CAPI, "Cluster", "wl-a", "workload-clusters") is None
     assert srv.get(CAPI, "Cluster", "foreign", "default") is not None      # not the collection's
@@ -194,3 +202,129 @@ def test_destroy_removes_clusters_then_hub_objects(hub, tmp_path: Path) -> None:
     assert srv.get("v1", "Namespace", "workload-clusters") is None
     assert srv.get("v1", "Namespace", "cluster-api-provider-oci-system") is None
     assert "Skipped uninstalling the Helm releases" in destroyed.stdout
+    # destroy.yml wrote the summary again: only the foreign Cluster is left, and nothing is registered
+    summary = json.loads((summary_dir / "summary.json").read_text())
+    assert [(r["namespace"], r["cluster"], r["registered"]) for r in summary["clusters"]] == [
+        ("default", "foreign", False)]
+    assert "registered (" not in (summary_dir / "summary.md").read_text()
+
+
+def _cluster_only_play(tmp_path: Path, kubeconfig: Path, clusters: list[dict[str, Any]], *, check: bool = False,
+                       extra: dict[str, Any] | None = None):
+    """The role's Cluster objects phase only (preflight runs with it): no wait, no registration."""
+    result = run_playbook(tmp_path, "playbooks/capi_workloads.yml", kubeconfig=kubeconfig,
+                          extra_vars={**_vars(clusters), **(extra or {})}, check=check, diff=True,
+                          tags="capi_workloads_clusters")
+    assert result.rc == 0, result.stdout[-6000:]
+    return result
+
+
+def test_labels_dropped_from_the_inventory_leave_the_cluster(hub, tmp_path: Path) -> None:
+    """The role records the label keys it sets on a Cluster (annotation multicluster.gitops/owned-labels); a recorded
+    key the inventory no longer gives is removed, a label someone else set stays. Check mode reports the removal
+    without making it; the run after it changes nothing."""
+    srv, kubeconfig = hub
+    gold = {**TEST_CLUSTER, "labels": {"env": "test", "tier": "gold"}}
+    _cluster_only_play(tmp_path / "first", kubeconfig, [gold])
+    cluster = srv.get(CAPI, "Cluster", "wl-test", "workload-clusters")
+    record = cluster["metadata"]["annotations"]["multicluster.gitops/owned-labels"].split(",")
+    assert {"env", "tier", "app.kubernetes.io/managed-by", "multicluster.gitops/cluster-kind"} <= set(record)
+    cluster["metadata"]["labels"]["team"] = "blue"                 # someone else's label
+    srv.update(cluster)
+
+    checked = _cluster_only_play(tmp_path / "check", kubeconfig, [TEST_CLUSTER], check=True)
+    assert checked.changed() > 0
+    assert srv.get(CAPI, "Cluster", "wl-test", "workload-clusters")["metadata"]["labels"]["tier"] == "gold"
+
+    _cluster_only_play(tmp_path / "apply", kubeconfig, [TEST_CLUSTER])
+    cluster = srv.get(CAPI, "Cluster", "wl-test", "workload-clusters")
+    labels = cluster["metadata"]["labels"]
+    assert "tier" not in labels and labels["env"] == "test" and labels["team"] == "blue"
+    assert "tier" not in cluster["metadata"]["annotations"]["multicluster.gitops/owned-labels"].split(",")
+
+    again = _cluster_only_play(tmp_path / "again", kubeconfig, [TEST_CLUSTER])
+    assert again.changed() == 0, again.stdout[-4000:]
+    assert srv.get(CAPI, "Cluster", "wl-test", "workload-clusters")["metadata"]["labels"]["team"] == "blue"
+
+
+IDENTITY_TAGS = "capi_workloads_providers,capi_workloads_identity,capi_workloads_clusters"
+IDENTITY_NS = "cluster-api-provider-oci-system"
+
+
+def _identity_play(tmp_path: Path, kubeconfig: Path, extra: dict[str, Any], *, check: bool = False):
+    """Providers, identity and Cluster objects phases only: no wait, no registration, no add-ons."""
+    result = run_playbook(tmp_path, "playbooks/capi_workloads.yml", kubeconfig=kubeconfig,
+                          extra_vars={**_vars([TEST_CLUSTER]), **extra}, check=check, diff=True, tags=IDENTITY_TAGS,
+                          verbosity=1)
+    assert result.rc == 0, result.stdout[-6000:]
+    assert KEY_MATERIAL not in result.stdout
+    for value in (CREDENTIALS["fingerprint"], CREDENTIALS["key"]):   # the principal Secret's data, deleted or not
+        assert base64.b64encode(value.encode()).decode()[:40] not in result.stdout
+    return result
+
+
+def _identity_ref(srv) -> dict[str, Any] | None:
+    return srv.get(INFRA, "OCICluster", "wl-test", "workload-clusters")["spec"].get("identityRef")
+
+
+def test_identity_switch_removes_the_old_identity_once_unused(hub, tmp_path: Path) -> None:
+    """Another identity name, then capi_workloads_oci_identity: provider. The Clusters move first; then the identity
+    the role created and its principal Secret go. An identity and a Secret the role did not create (no label
+    app.kubernetes.io/managed-by=multicluster.gitops) stay, and so does an identity a cluster outside the inventory
+    still uses. Check mode reports without deleting; the run after a switch changes nothing.
+
+    Upstream: oracle/cluster-api-provider-oci @ v0.24.0 : api/v1beta2/ocicluster_webhook.go (ValidateUpdate keeps
+    region, ociResourceIdentifier and compartmentId immutable, not identityRef), cloud/util/util.go
+    (InitClientsAndRegion: a cluster with an identityRef uses that identity, else the provider's clients) and
+    api/v1beta2/ociclusteridentity_types.go (spec.principalSecret)."""
+    srv, kubeconfig = hub
+    _identity_play(tmp_path / "first", kubeconfig, {})
+    assert _identity_ref(srv)["name"] == "capoci-user-principal"
+    assert srv.get("v1", "Secret", "capoci-user-principal-credentials", IDENTITY_NS) is not None
+    # someone else's identity and Secret, not labelled as the collection's
+    srv.create({"apiVersion": INFRA, "kind": "OCIClusterIdentity",
+                "metadata": {"name": "by-hand", "namespace": IDENTITY_NS},
+                "spec": {"type": "UserPrincipal", "principalSecret": {"name": "by-hand-credentials",
+                                                                      "namespace": IDENTITY_NS},
+                         "allowedNamespaces": {}}})
+    srv.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "by-hand-credentials",
+                                                                   "namespace": IDENTITY_NS}, "data": {}})
+
+    # another name: the OCICluster moves to it, then the old identity and its Secret go
+    renamed = {"capi_workloads_identity_name": "capoci-second"}
+    checked = _identity_play(tmp_path / "check-rename", kubeconfig, renamed, check=True)
+    assert checked.changed() > 0
+    assert srv.get(INFRA, "OCIClusterIdentity", "capoci-user-principal", IDENTITY_NS) is not None
+    assert _identity_ref(srv)["name"] == "capoci-user-principal"
+    _identity_play(tmp_path / "rename", kubeconfig, renamed)
+    assert _identity_ref(srv)["name"] == "capoci-second"
+    assert srv.get(INFRA, "OCIClusterIdentity", "capoci-user-principal", IDENTITY_NS) is None
+    assert srv.get("v1", "Secret", "capoci-user-principal-credentials", IDENTITY_NS) is None
+    assert srv.get(INFRA, "OCIClusterIdentity", "capoci-second", IDENTITY_NS) is not None
+    assert srv.get(INFRA, "OCIClusterIdentity", "by-hand", IDENTITY_NS) is not None
+    again = _identity_play(tmp_path / "rename-again", kubeconfig, renamed)
+    assert again.changed() == 0, again.stdout[-4000:]
+
+    # a cluster outside the inventory still points at capoci-second: switching to provider keeps it for now
+    srv.create({"apiVersion": INFRA, "kind": "OCICluster", "metadata": {
+        "name": "elsewhere", "namespace": "workload-clusters", "labels": {"app.kubernetes.io/managed-by": "multicluster.gitops"}},
+        "spec": {"compartmentId": "ocid1.compartment.oc1..x", "identityRef": {
+            "apiVersion": INFRA, "kind": "OCIClusterIdentity", "name": "capoci-second", "namespace": IDENTITY_NS}}})
+    provider = {**renamed, "capi_workloads_oci_identity": "provider"}
+    checked = _identity_play(tmp_path / "check-provider", kubeconfig, provider, check=True)
+    assert checked.changed() > 0 and _identity_ref(srv) is not None
+    kept = _identity_play(tmp_path / "provider", kubeconfig, provider)
+    assert _identity_ref(srv) is None                                   # the listed cluster uses the provider's
+    assert srv.get(INFRA, "OCIClusterIdentity", "capoci-second", IDENTITY_NS) is not None
+    assert "Kept OCIClusterIdentity cluster-api-provider-oci-system/capoci-second" in kept.stdout
+    assert "OCICluster workload-clusters/elsewhere" in kept.stdout
+
+    # once that cluster is gone, the next run removes the identity and its Secret; the unlabelled ones stay
+    srv.delete(INFRA, "OCICluster", "elsewhere", "workload-clusters")
+    _identity_play(tmp_path / "provider-again", kubeconfig, provider)
+    assert srv.get(INFRA, "OCIClusterIdentity", "capoci-second", IDENTITY_NS) is None
+    assert srv.get("v1", "Secret", "capoci-second-credentials", IDENTITY_NS) is None
+    assert srv.get(INFRA, "OCIClusterIdentity", "by-hand", IDENTITY_NS) is not None
+    assert srv.get("v1", "Secret", "by-hand-credentials", IDENTITY_NS) is not None
+    last = _identity_play(tmp_path / "provider-last", kubeconfig, provider)
+    assert last.changed() == 0, last.stdout[-4000:]

@@ -10,6 +10,11 @@ import pytest
 import yaml
 
 from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_cluster import (
+    ANNOTATION_OWNED_ANNOTATIONS,
+    ANNOTATION_OWNED_LABELS,
+    owned_keys_record,
+    recorded_keys,
+    with_owned_record,
     KubeconfigError,
     argocd_cluster_name,
     build_cluster_secret,
@@ -318,6 +323,46 @@ def test_merge_for_update_keeps_foreign_metadata_and_drops_stale_owned_keys():
     assert labels["env"] == "prod" and "tier" not in labels and labels["added-by-someone"] == "x"
     assert body["metadata"]["resourceVersion"] == "7"
     assert not secret_differs(_desired({"env": "prod"}), body)
+
+
+def _recorded(labels=None, allowlist=("env", "region", "tier")):
+    return with_owned_record(_desired(labels), label_allowlist=allowlist)
+
+
+def test_record_lists_the_copied_allowlisted_keys():
+    secret = _recorded({"env": "dev", "tier": "gold", "other": "x"})
+    assert secret["metadata"]["annotations"][ANNOTATION_OWNED_LABELS] == "env,tier"
+    assert secret["metadata"]["annotations"][ANNOTATION_OWNED_ANNOTATIONS] == ""
+    assert recorded_keys(secret, ANNOTATION_OWNED_LABELS) == {"env", "tier"}
+    assert recorded_keys(_desired(), ANNOTATION_OWNED_LABELS) is None
+    assert owned_keys_record(["b", "a", "b"]) == "a,b"
+
+
+@pytest.mark.parametrize("live_labels, live_record, want_labels, differs, kept, dropped", [
+    # recorded and no longer on the Cluster: removed
+    ({"env": "dev", "tier": "gold"}, "env,tier", {"env": "dev"}, True, {"env"}, {"tier"}),
+    # allow-listed but not recorded (someone else set it): left alone
+    ({"env": "dev", "tier": "by-hand"}, "env", {"env": "dev"}, False, {"env", "tier"}, set()),
+    # no record (written before the record existed): allow-listed keys count as owned
+    ({"env": "dev", "tier": "gold"}, None, {"env": "dev"}, True, {"env"}, {"tier"}),
+], ids=["recorded-removed", "foreign-kept", "legacy-allowlist"])
+def test_only_recorded_keys_are_removed(live_labels, live_record, want_labels, differs, kept, dropped):
+    live = copy.deepcopy(_recorded(live_labels))
+    if live_record is None:
+        del live["metadata"]["annotations"][ANNOTATION_OWNED_LABELS]
+    else:
+        live["metadata"]["annotations"][ANNOTATION_OWNED_LABELS] = live_record
+    want = _recorded(want_labels)
+    assert secret_differs(want, live) is differs
+    body = merge_for_update(want, live)
+    assert kept <= set(body["metadata"]["labels"]) and not dropped & set(body["metadata"]["labels"])
+    assert not secret_differs(want, body)
+
+
+def test_policy_comparison_ignores_the_record():
+    """The Kyverno policy writes no record; a policy-generated Secret equal to the module's is still equal."""
+    generated = _desired({"env": "dev"})
+    assert policy_secret_differences(_recorded({"env": "dev"}), generated) == []
 
 
 # --- redaction -----------------------------------------------------------------------------------

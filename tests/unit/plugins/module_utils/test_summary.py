@@ -127,3 +127,42 @@ def test_credential_mode_per_cluster():
     lines = {line.split()[0]: line.split() for line in s.to_table(summary)[1:]}
     assert lines["fleet/oke-1"][1:5] == ["oke", "Provisioned", "yes", "service_account"]
     assert lines["fleet/new-1"][3:5] == ["no", "-"]
+
+
+class _EmptyHub:
+    """A hub after playbooks/destroy.yml: no Cluster API group, no ApplicationSet CRD, no Argo CD namespace."""
+
+    host = "https://hub.example:6443"
+
+    def __init__(self, served: dict[str, list] | None = None):
+        self.served = served or {}
+
+    def request(self, method, path, **kwargs):
+        from ansible_collections.multicluster.gitops.plugins.module_utils._errors import ApiError
+        if path == "/apis/cluster.x-k8s.io" and "clusters" in self.served:
+            return {"preferredVersion": {"version": "v1beta2"}}
+        raise ApiError(f"{method} {path}: 404 Not Found", status=404, reason="NotFound")
+
+    def list(self, res, namespace=None, **selectors):
+        from ansible_collections.multicluster.gitops.plugins.module_utils._errors import ApiError
+        if res.plural in self.served:
+            return {"items": self.served[res.plural]}
+        raise ApiError(f"LIST {res.plural}: 404 Not Found", status=404, reason="NotFound")
+
+
+def test_summary_of_a_destroyed_hub_is_empty():
+    """After destroy.yml the APIs and the Argo CD namespace are gone: no cluster is shown, none as registered."""
+    assert s.summarize(_EmptyHub(), argocd_namespace="argocd") == {"clusters": [], "applicationsets": []}
+    left = s.summarize(_EmptyHub({"clusters": [_cluster("foreign", ns="default")]}), argocd_namespace="argocd")
+    assert [(r["cluster"], r["registered"]) for r in left["clusters"]] == [("foreign", False)]
+
+
+def test_summary_errors_other_than_not_found_still_fail():
+    from ansible_collections.multicluster.gitops.plugins.module_utils._errors import ApiError
+
+    class Broken(_EmptyHub):
+        def list(self, res, namespace=None, **selectors):
+            raise ApiError("LIST: 500", status=500, reason="InternalError")
+
+    with pytest.raises(ApiError):
+        s.summarize(Broken({"clusters": []}), argocd_namespace="argocd")

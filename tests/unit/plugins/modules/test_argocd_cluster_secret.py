@@ -373,6 +373,67 @@ def test_label_selector_and_label_propagation(world):
     assert world.argocd_secrets()["cluster-workloads.a"]["metadata"]["labels"]["env"] == "prod"
 
 
+def _cluster_labels(world: World, name: str) -> dict[str, str]:
+    return world.hub.objects[("cluster.x-k8s.io/clusters", "workloads", name)]["metadata"]["labels"]
+
+
+def test_label_removed_from_the_cluster_leaves_the_secret_and_foreign_labels_stay(world):
+    """A label the module copied (recorded in multicluster.gitops/owned-labels) goes when the Cluster drops it; an
+    allow-listed label someone else put on the Secret is not in the record and stays. Check mode reports the removal
+    without making it; the run after the removal changes nothing."""
+    world.add_cluster("a", labels={"env": "test", "tier": "gold"})
+    assert actions(world.run()) == {"a": "created"}
+    secret = world.argocd_secrets()["cluster-workloads.a"]
+    assert secret["metadata"]["annotations"]["multicluster.gitops/owned-labels"] == "env,tier"
+    assert secret["metadata"]["annotations"]["multicluster.gitops/owned-annotations"] == ""
+    secret["metadata"]["labels"]["region"] = "eu-by-hand"     # allow-listed, but set by someone else
+    secret["metadata"]["labels"]["team"] = "blue"             # not allow-listed, set by someone else
+    del _cluster_labels(world, "a")["tier"]
+
+    world.hub.requests.clear()
+    checked = world.run(check_mode=True)
+    assert actions(checked) == {"a": "updated"} and checked.changed
+    assert world.argocd_secrets()["cluster-workloads.a"]["metadata"]["labels"]["tier"] == "gold"
+    assert world.hub.requests[("PUT", "/secrets")] == 1  # sent with dryRun=All
+    assert "tier" in checked.diffs[0]["before"]["metadata"]["labels"]
+    assert "tier" not in checked.diffs[0]["after"]["metadata"]["labels"]
+
+    assert actions(world.run()) == {"a": "updated"}
+    labels = world.argocd_secrets()["cluster-workloads.a"]["metadata"]["labels"]
+    assert "tier" not in labels and labels["env"] == "test"
+    assert labels["region"] == "eu-by-hand" and labels["team"] == "blue"
+    assert world.argocd_secrets()["cluster-workloads.a"]["metadata"]["annotations"][
+        "multicluster.gitops/owned-labels"] == "env"
+
+    world.hub.requests.clear()
+    again = world.run()
+    assert actions(again) == {"a": "unchanged"} and not again.changed and world.hub.writes == 0
+
+
+def test_key_dropped_from_the_allowlist_is_removed_once(world):
+    world.add_cluster("a", labels={"env": "test", "tier": "gold"})
+    world.run()
+    out = world.run(label_allowlist=["env"])
+    assert actions(out) == {"a": "updated"}
+    labels = world.argocd_secrets()["cluster-workloads.a"]["metadata"]["labels"]
+    assert "tier" not in labels and labels["env"] == "test"
+    assert not world.run(label_allowlist=["env"]).changed
+
+
+def test_secret_without_a_record_is_taken_to_hold_the_allowlisted_keys(world):
+    """A Secret written before the record existed: its allow-listed labels count as the module's (as they did), and
+    the first run writes the record."""
+    world.add_cluster("a", labels={"env": "test"})
+    world.run()
+    secret = world.argocd_secrets()["cluster-workloads.a"]
+    del secret["metadata"]["annotations"]["multicluster.gitops/owned-labels"]
+    secret["metadata"]["labels"]["tier"] = "stale"
+    assert actions(world.run()) == {"a": "updated"}
+    secret = world.argocd_secrets()["cluster-workloads.a"]
+    assert "tier" not in secret["metadata"]["labels"]
+    assert secret["metadata"]["annotations"]["multicluster.gitops/owned-labels"] == "env"
+
+
 def test_hub_is_never_registered(world):
     world.workloads[HUB] = world.hub
     world.add_cluster("self")

@@ -114,7 +114,7 @@ def fetch(cache: Path, lock: list[dict[str, str]], *, timeout: float = FETCH_TIM
 
 
 def _count(directory: Path) -> int:
-    return sum(1 for _ in directory.glob("*.yaml"))
+    return len(list(directory.glob("*.yaml")))
 
 
 def _how_to() -> str:

@@ -304,8 +304,8 @@ def test_changes_first_sight_and_transitions() -> None:
 
 def test_heartbeat_line_counts_and_names_the_first_pending() -> None:
     clusters = [entry(name="r", state="ready", phase="Provisioned"), entry(name="f", state="failed", phase="Failed")]
-    clusters += [entry(name=f"p{i}", phase="Provisioning") for i in range(7)] + [entry(name="n", state="not_found",
-                                                                                      phase=None)]
+    clusters += [entry(name=f"p{i}", phase="Provisioning") for i in range(7)]
+    clusters += [entry(name="n", state="not_found", phase=None)]
     line = heartbeat_line(clusters, elapsed=95.4, timeout=600)
     assert line == ("still waiting after 1m35s: 1 of 10 Cluster(s) ready, 1 failed, 8 pending: p0 (Provisioning), "
                     "p1 (Provisioning), p2 (Provisioning), p3 (Provisioning), p4 (Provisioning) and 3 more; "

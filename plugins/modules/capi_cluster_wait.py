@@ -212,7 +212,10 @@ failed_clusters:
   contains:
     name: {description: Name of the Cluster., type: str, returned: always, sample: prod-2}
     namespace: {description: Its namespace., type: str, returned: always, sample: capi-workloads}
-    state: {description: C(failed), C(deleted), C(waiting) or C(not_found)., type: str, returned: always}
+    state:
+      description: C(failed), C(deleted), C(waiting) or C(not_found).
+      type: str
+      returned: always
     message:
       description: Its phase and every false condition with reason and message.
       type: str

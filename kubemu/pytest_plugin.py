@@ -34,15 +34,21 @@ def kube_crd_dir(pytestconfig: pytest.Config) -> Path | None:
     try:
         source = resolve(cache=root / ".cache" / "crds", shared=root.parent / "shared" / "crds", download=False,
                          allow_schemaless=False)
-    except CrdError:
+    except CrdError as e:
+        _CRD_PROBLEM[:] = [str(e)]
         return None
     return Path(source.directory) if source.directory else None
+
+
+# Why kube_crd_dir found no CRDs (the resolver's message), for the skip reason of kube_require_crds.
+_CRD_PROBLEM: list[str] = []
 
 
 @pytest.fixture
 def kube_require_crds(kube_crd_dir: Path | None) -> Path:
     if kube_crd_dir is None:
-        pytest.skip("no CRD directory: set MCG_CRD_DIR to the directory holding the engines' CRD YAML")
+        pytest.skip("no CRD directory: set MCG_CRD_DIR to the directory holding the engines' CRD YAML"
+                    + (f" ({_CRD_PROBLEM[0]})" if _CRD_PROBLEM else ""))
     return kube_crd_dir
 
 

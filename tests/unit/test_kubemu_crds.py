@@ -7,6 +7,8 @@ import functools
 import hashlib
 import http.server
 import json
+import os
+import subprocess
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -18,6 +20,7 @@ from kubemu.crds import CrdError, load_lock, resolve, verify
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "crds"
+UPSTREAM_GIT = Path(os.environ.get("MCG_UPSTREAM_GIT", ROOT.parent / ".mirror"))
 FILES = {"a.yaml": b"kind: CustomResourceDefinition\nmetadata: {name: as.example.test}\n",
          "b.yaml": b"kind: CustomResourceDefinition\nmetadata: {name: bs.example.test}\n"}
 
@@ -77,6 +80,26 @@ def test_the_lock_matches_the_workspace_copy_file_for_file() -> None:
     lock = load_lock()
     assert {e["file"] for e in lock} == {p.name for p in SHARED.glob("*.yaml")}
     assert verify(SHARED, lock) == ([], [])
+
+
+@pytest.mark.parametrize("entry", load_lock(), ids=lambda e: e["file"])
+def test_each_locked_file_is_the_upstream_file_at_its_commit(entry: dict[str, str]) -> None:
+    """The lock's path and sha256 are those of the upstream git object (kubemu/crds.lock.json names each
+    repository, commit and path: kubernetes-sigs/cluster-api @ ae7ff047 : core/config/crd/bases/,
+    bootstrap/kubeadm/config/crd/bases/, controlplane/kubeadm/config/crd/bases/; oracle/cluster-api-provider-oci
+    @ f917d3c5 : config/crd/bases/; argoproj/argo-cd @ 37ee0097 : manifests/crds/; kyverno/kyverno @ 111e07bb :
+    config/crds/kyverno/; cert-manager/cert-manager @ 2d0d7f7f : deploy/crds/; kubernetes-sigs/cluster-api-operator
+    @ 46918b65 and kubernetes-sigs/cluster-api-addon-provider-helm @ 8c581411 : config/crd/bases/). Read from bare
+    clones under MCG_UPSTREAM_GIT (default ../.mirror, <owner>+<name>[/repo]); skipped without them."""
+    commit = json.loads(crds.LOCK_FILE.read_text())["commits"][entry["repo"]]
+    base = UPSTREAM_GIT / entry["repo"].replace("/", "+")
+    git_dir = next((d for d in (base / "repo", base) if (d / "HEAD").exists()), None)
+    if git_dir is None:
+        pytest.skip(f"{entry['repo']} is not under {UPSTREAM_GIT} (set MCG_UPSTREAM_GIT)")
+    proc = subprocess.run(["git", f"--git-dir={git_dir}", "show", f"{commit}:{entry['path']}"], capture_output=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert hashlib.sha256(proc.stdout).hexdigest() == entry["sha256"]
 
 
 # --- the order ------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Enable with ``pytest_plugins = ["kubemu.pytest_plugin"]``.  A blocking client (``kubernetes``,
 ``ansible-playbook``) can then talk to them from the test's thread without deadlocking.
 
-* ``kube_crd_dir`` (session): the CRD directory (``$MCG_CRD_DIR`` or ``<rootdir>/../shared/crds``)
+* ``kube_crd_dir`` (session): the CRD directory (``$MCG_CRD_DIR``, the cache ``.cache/crds`` or
+  ``<rootdir>/../shared/crds``, the last two verified against ``kubemu/crds.lock.json``; see kubemu.crds)
   or None when absent; override it in a conftest to point elsewhere.
 * ``kube_require_crds``: skips the test, with the reason, when there is no CRD directory.
 * ``kube_hub`` (session): a started server named ``hub`` with every CRD of ``kube_crd_dir``.
@@ -26,15 +27,28 @@ ServerFactory = Callable[..., KubeServer]
 
 @pytest.fixture(scope="session")
 def kube_crd_dir(pytestconfig: pytest.Config) -> Path | None:
-    configured = os.environ.get("MCG_CRD_DIR")
-    path = Path(configured) if configured else Path(pytestconfig.rootpath).parent / "shared" / "crds"
-    return path if path.is_dir() and any(path.glob("*.yaml")) else None
+    """The sandbox's CRD source without downloading (kubemu.crds: $MCG_CRD_DIR, .cache/crds, ../shared/crds)."""
+    from .crds import CrdError, resolve
+
+    root = Path(pytestconfig.rootpath)
+    try:
+        source = resolve(cache=root / ".cache" / "crds", shared=root.parent / "shared" / "crds", download=False,
+                         allow_schemaless=False)
+    except CrdError as e:
+        _CRD_PROBLEM[:] = [str(e)]
+        return None
+    return Path(source.directory) if source.directory else None
+
+
+# Why kube_crd_dir found no CRDs (the resolver's message), for the skip reason of kube_require_crds.
+_CRD_PROBLEM: list[str] = []
 
 
 @pytest.fixture
 def kube_require_crds(kube_crd_dir: Path | None) -> Path:
     if kube_crd_dir is None:
-        pytest.skip("no CRD directory: set MCG_CRD_DIR to the directory holding the engines' CRD YAML")
+        pytest.skip("no CRD directory: set MCG_CRD_DIR to the directory holding the engines' CRD YAML"
+                    + (f" ({_CRD_PROBLEM[0]})" if _CRD_PROBLEM else ""))
     return kube_crd_dir
 
 

@@ -2,7 +2,7 @@
 server per workload cluster, all in one background process on this machine.
 
     python -m kubemu.sandbox up     --state-dir DIR [--crd-dir DIR] [--step-seconds S] [--oke-token-seconds S]
-                                    [--rulebook]
+                                    [--rulebook] [--allow-schemaless]
     python -m kubemu.sandbox status --state-dir DIR
     python -m kubemu.sandbox down   --state-dir DIR
 
@@ -19,8 +19,11 @@ Workload clusters whose Cluster refers to OCIManagedCluster / OCIManagedControlP
 kubeconfig carries a token the workload API accepts for ``--oke-token-seconds`` only (CAPOCI's OKE tokens expire
 within minutes), so Argo CD must register them with a ServiceAccount token of their own (``service_account``).
 
-Where the CRD folder is absent, the kinds the collection uses are registered without schemas (objects
-are then not validated), and the log says so.
+The hub validates objects against the CRDs ``kubemu.crds.resolve`` finds (``--crd-dir``, ``$MCG_CRD_DIR``, the
+cache ``.cache/crds``, the pinned upstream files fetched into it and checked against ``kubemu/crds.lock.json``,
+``../shared/crds``), and ``up`` says which in ``crds``. When none is found ``up`` fails, saying how to provide
+them, unless ``--allow-schemaless`` (or ``MCG_SANDBOX_SCHEMALESS=1``): the kinds the collection uses are then
+registered without schemas (objects are not validated), and ``crds`` and the log say so.
 """
 from __future__ import annotations
 
@@ -108,8 +111,8 @@ def serve(state_dir: Path, crd_dir: Path | None, step_seconds: float, oke_token_
     hub = KubeServer(name="hub", crd_dir=crd_dir if have_crds else None, tls=True, port=0)
     hub.start()
     if not have_crds:
-        log.warning("CRD folder %s not found: registering the collection's kinds without schemas "
-                    "(objects are not validated)", crd_dir)
+        log.warning("NO CRD SCHEMAS (folder %s): registering the collection's kinds without schemas; objects are "
+                    "NOT validated", crd_dir)
         for kind in SCHEMALESS_KINDS:
             hub.create(schemaless_crd(*kind))
 
@@ -213,17 +216,35 @@ def _stop_group(pid: int, timeout: float) -> None:
         pass
 
 
+def _crds(state_dir: Path, crd_dir: Path | None, allow_schemaless: bool | None) -> dict[str, Any]:
+    """Resolve the CRD source (kubemu.crds) and remember it for ``up`` calls that reuse the process."""
+    from kubemu.crds import CrdError, resolve
+
+    try:
+        source = resolve(explicit=crd_dir, allow_schemaless=allow_schemaless or None)
+    except CrdError as e:
+        raise RuntimeError(str(e)) from e
+    info = {**source.as_dict(), "describe": source.describe()}
+    (state_dir / "crds.json").write_text(json.dumps(info))
+    return info
+
+
 def up(state_dir: Path, crd_dir: Path | None, step_seconds: float, *, timeout: float = 60,
-       oke_token_seconds: float | None = None) -> dict[str, Any]:
+       oke_token_seconds: float | None = None, allow_schemaless: bool | None = None) -> dict[str, Any]:
     state_dir.mkdir(parents=True, exist_ok=True)
     current = status(state_dir)
     if current["state"] == "running":
-        return {**current, "state": "reused"}
+        try:
+            crds = json.loads((state_dir / "crds.json").read_text())
+        except (OSError, ValueError):
+            crds = {"source": "unknown", "describe": "unknown (started by an older version; restart it to know)"}
+        return {**current, "state": "reused", "crds": crds}
     (state_dir / "sandbox.json").unlink(missing_ok=True)
+    crds = _crds(state_dir, crd_dir, allow_schemaless)
     cmd = [sys.executable, "-m", "kubemu.sandbox", "serve", "--state-dir", str(state_dir),
            "--step-seconds", str(step_seconds)]
-    if crd_dir is not None:
-        cmd += ["--crd-dir", str(crd_dir)]
+    if crds["directory"] is not None:
+        cmd += ["--crd-dir", crds["directory"]]
     if oke_token_seconds:
         cmd += ["--oke-token-seconds", str(oke_token_seconds)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
@@ -237,7 +258,7 @@ def up(state_dir: Path, crd_dir: Path | None, step_seconds: float, *, timeout: f
             raise RuntimeError(f"the sandbox exited with {proc.returncode}; see {state_dir / 'sandbox.log'}")
         current = status(state_dir)
         if current["state"] == "running":
-            return {**current, "state": "started"}
+            return {**current, "state": "started", "crds": crds}
         time.sleep(0.1)
     proc.terminate()
     raise RuntimeError(f"the sandbox did not start within {timeout:.0f}s; see {state_dir / 'sandbox.log'}")
@@ -264,7 +285,8 @@ def down(state_dir: Path, *, timeout: float = 30) -> dict[str, Any]:
 
 
 def _up_with_rulebook(state_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
-    result = up(state_dir, args.crd_dir, args.step_seconds, oke_token_seconds=args.oke_token_seconds)
+    result = up(state_dir, args.crd_dir, args.step_seconds, oke_token_seconds=args.oke_token_seconds,
+                allow_schemaless=args.allow_schemaless)
     if args.rulebook:
         result["rulebook"] = start_rulebook(state_dir)
     return result
@@ -278,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step-seconds", type=float, default=1.0)
     parser.add_argument("--oke-token-seconds", type=float, default=None,
                         help="how long an OKE cluster's kubeconfig token is accepted (default: 240)")
+    parser.add_argument("--allow-schemaless", action="store_true",
+                        help="run without schema validation when no CRD source is found (up only; loudly)")
     parser.add_argument("--rulebook", action="store_true",
                         help="also run ansible-rulebook with extensions/eda/rulebooks/registration.yml (up only)")
     args = parser.parse_args(argv)

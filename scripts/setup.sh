@@ -19,6 +19,11 @@ fi
 mkdir -p .cache/collections/ansible_collections/multicluster .cache/ansible-local .cache/ansible-remote
 ln -sfn ../../../.. .cache/collections/ansible_collections/multicluster/gitops
 
+# The CRDs the sandbox validates objects against: the pinned upstream files of kubemu/crds.lock.json, fetched into
+# .cache/crds and checked by sha256. Without network one line says so; the sandbox then uses $MCG_CRD_DIR or
+# ../shared/crds, and fails saying how to provide them when neither exists.
+.venv/bin/python -m kubemu.crds fetch --quiet >/dev/null || echo "setup: CRD fetch failed (see above); the sandbox will not start without CRDs" >&2
+
 # ansible-rulebook (Event-Driven Ansible, extensions/eda/) runs its rule engine on a Java 17 runtime (drools_jpy).
 java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1; }
 if [ "$(java_major 2>/dev/null || true)" -ge 17 ] 2>/dev/null; then

@@ -17,7 +17,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 # The real CRDs of the engines the collection drives (Argo CD, Kyverno, CAPI, ...), next to the checkout.
-CRD_DIR = Path(os.environ.get("MCG_CRD_DIR", ROOT.parent / "shared" / "crds"))
+# $MCG_CRD_DIR, else the cache scripts/setup.sh fills from upstream (kubemu/crds.lock.json), else ../shared/crds.
+_CACHED_CRDS = ROOT / ".cache" / "crds"
+CRD_DIR = Path(os.environ.get("MCG_CRD_DIR") or (
+    _CACHED_CRDS if (_CACHED_CRDS / "cluster.x-k8s.io_clusters.yaml").exists() else ROOT.parent / "shared" / "crds"))
 
 # The emulated Kubernetes API: fixtures kube_hub, kube_hub_kubeconfig, kube_server_factory.
 pytest_plugins = ["kubemu.pytest_plugin"] if (ROOT / "kubemu" / "pytest_plugin.py").exists() else []

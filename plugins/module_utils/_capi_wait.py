@@ -11,8 +11,13 @@ wait costs a constant number of requests however many clusters it covers, a wake
 changed, and it returns as soon as the last one is ready or any one fails.
 
 ``wait_for_clusters`` either waits until the end (``known=None``) or, for progress reporting, returns
-as soon as any cluster's summary differs from ``known`` (the action plugin calls it round after round
-and prints what changed).
+as soon as any cluster's summary differs from ``known``, or when nothing changed for ``quiet_seconds``
+(the action plugin calls it round after round, prints what changed, and a heartbeat line after a quiet
+round).
+
+With ``stop_on_failure=False`` a failed (or deleted) cluster does not end the wait: the others are
+waited for, and the outcome lists the failed ones (``not_ready``) instead of raising; a timeout
+then also returns, listing the clusters still pending as not ready.
 """
 from __future__ import annotations
 
@@ -65,12 +70,15 @@ class WaitSpec:
     wait_for: str = "available"
     timeout: float = 1800.0
     fail_fast: bool = True
+    stop_on_failure: bool = True
     check_mode: bool = False
     # Progress rounds: summaries already shown, seconds spent in earlier rounds, when each became ready.
     known: dict[str, str] | None = None
     elapsed: float = 0.0
     # Wall-clock (epoch seconds) when the task started: the timeout then also covers module start-up.
     started_at: float | None = None
+    # A progress round with nothing to report returns after this many seconds (for a heartbeat); None: never.
+    quiet_seconds: float | None = None
     ready_at: dict[str, float] = field(default_factory=dict)
     # Keys seen as existing at some point: one missing later was deleted during the wait.
     seen: set[str] = field(default_factory=set)
@@ -374,7 +382,16 @@ def _result(ns: str, name: str, view: ClusterView | None, *, state: str, secret_
     }
 
 
-def _outcome(spec: WaitSpec, ev: _Evaluation, *, elapsed: float, resource: Resource) -> dict[str, Any]:
+def not_ready(ev: _Evaluation, *, timed_out: bool) -> list[dict[str, Any]]:
+    """The clusters that failed (and, after a timeout, those still pending), each with its message line."""
+    by_key = {f"{c['namespace']}/{c['name']}": c for c in ev.clusters}
+    keys = ev.failed + (ev.pending if timed_out else [])
+    return [{"name": by_key[k]["name"], "namespace": by_key[k]["namespace"], "state": by_key[k]["state"],
+             "message": ev.lines[k] + (" (still waiting at the timeout)" if k in ev.pending else "")} for k in keys]
+
+
+def _outcome(spec: WaitSpec, ev: _Evaluation, *, elapsed: float, resource: Resource,
+             timed_out: bool = False) -> dict[str, Any]:
     return {
         "clusters": ev.clusters,
         "wait_for": spec.wait_for,
@@ -383,6 +400,8 @@ def _outcome(spec: WaitSpec, ev: _Evaluation, *, elapsed: float, resource: Resou
         "ready": list(ev.ready),
         "pending": list(ev.pending),
         "failed_clusters": list(ev.failed),
+        "not_ready": not_ready(ev, timed_out=timed_out),
+        "timed_out": timed_out,
         "summaries": ev.summaries,
         "ready_at": dict(spec.ready_at),
     }
@@ -463,13 +482,15 @@ def wait_for_clusters(client: KubeClient, spec: WaitSpec, *, resource: Resource 
         _until_deadline(r.list, f"the list of {r.res.plural}", **retrying)
     evaluator = _Evaluator(spec)
 
-    def report(elapsed: float) -> tuple[_Evaluation, dict[str, Any]]:
+    def report(elapsed: float, timed_out: bool = False) -> tuple[_Evaluation, dict[str, Any]]:
         ev = evaluator.evaluation(elapsed)
-        out = _outcome(spec, ev, elapsed=elapsed, resource=res)
+        out = _outcome(spec, ev, elapsed=elapsed, resource=res, timed_out=timed_out)
         out["watch"] = {r.kind: {"relists": r.relists, "resumes": r.resumes} for r in reflectors}
         out["evaluations"] = evaluator.evaluations
         return ev, out
 
+    # A quiet progress round ends here (the action plugin then prints a heartbeat).
+    round_end = started + spec.quiet_seconds if spec.known is not None and spec.quiet_seconds else math.inf
     try:
         watching = settled = False
         while True:
@@ -479,7 +500,7 @@ def wait_for_clusters(client: KubeClient, spec: WaitSpec, *, resource: Resource 
                 seen_generation = store.generation
             elapsed = spec.elapsed + time.monotonic() - started
             evaluator.update(store, elapsed)
-            if evaluator.failed:
+            if evaluator.failed and spec.stop_on_failure:
                 ev, out = report(elapsed)
                 raise ClusterFailed(_failure_message(spec, ev), result=out)
             if not evaluator.pending:
@@ -493,16 +514,20 @@ def wait_for_clusters(client: KubeClient, spec: WaitSpec, *, resource: Resource 
                     continue
                 return {**report(elapsed)[1], "done": False}
             if time.monotonic() >= deadline:
+                if not spec.stop_on_failure:
+                    return {**report(elapsed, timed_out=True)[1], "done": True}
                 ev, out = report(elapsed)
                 raise ResourceTimeout(_timeout_message(spec, ev, elapsed, host=client.host,
                                                        last_error=store.last_error), result=out)
+            if time.monotonic() >= round_end:
+                return {**report(elapsed)[1], "done": False}
             if not watching:
                 watching = True
                 for r in reflectors:
                     r.start()
             with store.cond:
                 store.cond.wait_for(lambda: store.generation != seen_generation or store.error is not None,
-                                    timeout=max(deadline - time.monotonic(), 0))
+                                    timeout=max(min(deadline, round_end) - time.monotonic(), 0))
     finally:
         stop.set()
 
@@ -521,7 +546,8 @@ def spec_from_params(params: dict[str, Any], *, check_mode: bool = False) -> Wai
     session = params.get("session") or {}
     return WaitSpec(names=names, namespace=namespace, label_selector=params.get("label_selector"),
                     wait_for=params["wait_for"], timeout=float(params["timeout"]), fail_fast=params["fail_fast"],
-                    check_mode=check_mode, known=dict(session.get("known") or {}) if rounds else None,
+                    stop_on_failure=params.get("stop_on_failure", True), check_mode=check_mode,
+                    quiet_seconds=session.get("quiet_seconds") if rounds else None, known=dict(session.get("known") or {}) if rounds else None,
                     elapsed=float(session.get("elapsed") or 0.0), ready_at=dict(session.get("ready_at") or {}),
                     started_at=session.get("started_at"))
 
@@ -545,4 +571,9 @@ def run(client: KubeClient, params: dict[str, Any], *, check_mode: bool = False)
 def public_result(out: dict[str, Any] | None) -> dict[str, Any]:
     """The documented return values from a wait outcome."""
     out = out or {}
-    return {k: out[k] for k in ("clusters", "api_version", "wait_for", "elapsed") if k in out}
+    result = {k: out[k] for k in ("clusters", "api_version", "wait_for", "elapsed") if k in out}
+    if "not_ready" in out:
+        result["failed_clusters"] = out["not_ready"]
+        result["ready_clusters"] = [{"name": c["name"], "namespace": c["namespace"]}
+                                    for c in out.get("clusters") or [] if c.get("ready")]
+    return result

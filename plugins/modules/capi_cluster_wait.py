@@ -19,8 +19,12 @@ description:
   - Fails as soon as one cluster is in phase C(Failed), reports a failure condition (see O(fail_fast)), is
     being deleted, or was deleted during the wait. The message names each such cluster with its phase and
     every false condition with reason and message. A timeout names each cluster still waiting the same way.
-  - Prints each cluster's phase and condition changes while it waits (one line per change, as it happens);
-    see C(docs/readiness.md).
+  - With O(stop_on_failure=false) a failed cluster ends nothing; the module waits for the others and returns
+    without failing, listing the ready clusters in RV(ready_clusters) and the failed ones (and, at the timeout,
+    those still waiting) with their message in RV(failed_clusters), so the caller can go on with the ready ones
+    and fail afterwards.
+  - Prints each cluster's phase and condition changes while it waits (one line per change, as it happens), and
+    a heartbeat line every O(heartbeat) seconds while nothing changes; see C(docs/readiness.md).
 author: multicluster.gitops maintainers (@multicluster-gitops)
 extends_documentation_fragment:
   - multicluster.gitops.k8s_auth
@@ -89,6 +93,21 @@ options:
         retries after such a failure gets the time it needs.
     type: bool
     default: true
+  stop_on_failure:
+    description:
+      - V(true) ends the wait, failing the task, as soon as one cluster failed or was deleted (see O(fail_fast)),
+        and fails it at the timeout.
+      - V(false) waits for the other clusters until each is ready or failed, or the timeout; the task then
+        succeeds and RV(failed_clusters) names every cluster that is not ready, with the reason. A warning says so.
+    type: bool
+    default: true
+  heartbeat:
+    description:
+      - While nothing changes, print one line every this many seconds with the number of clusters ready and
+        pending and the first pending names (through the action plugin, between its progress rounds).
+      - V(0) disables the heartbeat; changes are still printed as they happen.
+    type: int
+    default: 30
   session:
     description:
       - Set by the module's action plugin between the rounds of one wait (what was already shown, time spent).
@@ -177,6 +196,31 @@ elapsed:
   description: Seconds the call took.
   returned: always
   type: float
+ready_clusters:
+  description: The clusters that reached O(wait_for), with their kubeconfig Secret.
+  returned: when the wait ran to its end (not in check mode)
+  type: list
+  elements: dict
+  sample: [{name: prod-1, namespace: capi-workloads}]
+failed_clusters:
+  description:
+    - The clusters that failed or were deleted during the wait and, with O(stop_on_failure=false), those still
+      waiting at the timeout; empty when every cluster is ready.
+  returned: when the wait ran to its end (not in check mode), also with a failure
+  type: list
+  elements: dict
+  contains:
+    name: {description: Name of the Cluster., type: str, returned: always, sample: prod-2}
+    namespace: {description: Its namespace., type: str, returned: always, sample: capi-workloads}
+    state:
+      description: C(failed), C(deleted), C(waiting) or C(not_found).
+      type: str
+      returned: always
+    message:
+      description: Its phase and every false condition with reason and message.
+      type: str
+      returned: always
+      sample: "prod-2: phase Failed; InfrastructureReady=False (OCIClusterProvisioningFailed: quota exceeded)"
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -202,6 +246,8 @@ def argspec() -> dict:
         wait_for=dict(type="str", choices=list(WAIT_LEVELS), default=DEFAULT_WAIT_FOR),
         timeout=dict(type="int", default=1800),
         fail_fast=dict(type="bool", default=True),
+        stop_on_failure=dict(type="bool", default=True),
+        heartbeat=dict(type="int", default=30),
         session=dict(type="dict"),
     )
     return spec
@@ -219,6 +265,10 @@ def main() -> None:
         module.fail_json(msg=e.msg, **public_result(e.result))
     except CollectionError as e:
         module.fail_json(**e.to_fail_kwargs())
+    failed = result.get("failed_clusters") or []
+    if failed:
+        module.warn(f"{len(failed)} of {len(result.get('clusters') or [])} Cluster(s) are not ready (stop_on_failure "
+                    "is false, the task goes on): " + " | ".join(c["message"] for c in failed))
     if module.params.get("label_selector") and not result.get("clusters"):
         module.warn(f"No Cluster matches label selector '{module.params['label_selector']}'; nothing to wait for.")
     module.exit_json(changed=False, **result)

@@ -495,3 +495,61 @@ def test_playbook_prints_progress_checks_and_is_idempotent(own_hub: Hub, tmp_pat
     waited_s = [int(re.search(r"READY after (\d+)s", ln).group(1)) for ln in lines[4:6]]
     again_s = [int(re.search(r"READY after (\d+)s", ln).group(1)) for ln in again]
     assert len(again) == 2 and max(again_s) < min(waited_s), out
+
+
+HEARTBEAT_PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/multicluster.gitops.k8s:
+      kubeconfig: "{{ kubeconfig }}"
+  tasks:
+    - name: Wait with a heartbeat
+      multicluster.gitops.capi_cluster_wait:
+        clusters: [{name: hb-ready}, {name: hb-slow}]
+        namespace: "{{ ns }}"
+        timeout: 15
+        heartbeat: 2
+        stop_on_failure: false
+      register: beating
+    - name: Wait without a heartbeat
+      multicluster.gitops.capi_cluster_wait:
+        clusters: [{name: hb-ready}, {name: hb-slow}]
+        namespace: "{{ ns }}"
+        timeout: 5
+        heartbeat: 0
+        stop_on_failure: false
+      register: silent
+    - name: Show the results
+      ansible.builtin.debug:
+        msg: >-
+          ready={{ beating.ready_clusters | map(attribute='name') | list }}
+          not_ready={{ beating.failed_clusters | map(attribute='name') | list }}
+          silent={{ silent.failed_clusters | map(attribute='state') | list }}
+"""
+
+
+def test_playbook_prints_a_heartbeat_while_nothing_changes(own_hub: Hub, tmp_path: Path) -> None:
+    """A cluster that never moves: the heartbeat line names it every `heartbeat` seconds; `heartbeat: 0` prints none.
+    With stop_on_failure false the timeout does not fail the task: the cluster is listed as not ready."""
+    own_hub.cluster("hb-ready", status=V2_PROVISIONED)
+    own_hub.kubeconfig_secret("hb-ready")
+    own_hub.cluster("hb-slow", status=V2_PROVISIONING)
+    kubeconfig = own_hub.srv.write_kubeconfig(tmp_path / "hub.kubeconfig")
+    res = run_playbook(tmp_path, HEARTBEAT_PLAYBOOK, extra_vars={"kubeconfig": str(kubeconfig), "ns": own_hub.ns})
+    out = res.stdout
+    assert res.rc == 0, out
+    assert "ready=['hb-ready'] not_ready=['hb-slow'] silent=['waiting']" in " ".join(out.split()), out
+
+    def beats(task: str) -> list[str]:
+        block = out.split(f"TASK [{task}]", 1)[1].split("TASK [", 1)[0]
+        return [ln for ln in block.splitlines() if "still waiting after" in ln]
+
+    beating = beats("Wait with a heartbeat")
+    assert beating, out
+    assert all(re.fullmatch(r"capi_cluster_wait \[localhost\] still waiting after \d+s: 1 of 2 Cluster\(s\) ready, "
+                            r"1 pending: hb-slow \(Provisioning\); timeout in \d+s", ln) for ln in beating), beating
+    assert beats("Wait without a heartbeat") == [], out
+    # The task warns, naming the cluster and its condition text.
+    assert "[WARNING]: 1 of 2 Cluster(s) are not ready (stop_on_failure is false, the task goes on): hb-slow: " \
+           "phase Provisioning;" in out, out

@@ -328,3 +328,26 @@ def test_identity_switch_removes_the_old_identity_once_unused(hub, tmp_path: Pat
     assert srv.get("v1", "Secret", "by-hand-credentials", IDENTITY_NS) is not None
     last = _identity_play(tmp_path / "provider-last", kubeconfig, provider)
     assert last.changed() == 0, last.stdout[-4000:]
+
+
+def test_a_failed_cluster_does_not_stop_the_registration_of_the_ready_ones(hub, tmp_path: Path) -> None:
+    """wl-bad fails (the simulator's failure annotation, set before the role applies it): wl-test and wl-prod still
+    get their Argo CD Secret, wl-bad none, and the run fails naming wl-bad with its condition text."""
+    from kubemu.capi_sim import FAIL_ANNOTATION
+
+    srv, kubeconfig = hub
+    srv.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "workload-clusters"}})
+    srv.create({"apiVersion": CAPI, "kind": "Cluster", "metadata": {
+        "name": "wl-bad", "namespace": "workload-clusters",
+        "annotations": {FAIL_ANNOTATION: "quota exceeded for VM.Standard.E4.Flex"}}, "spec": {}})
+    bad = {"name": "wl-bad", "image_id": "ocid1.image.oc1..img", "labels": {"env": "test"}}
+    result = run_playbook(tmp_path, "playbooks/capi_workloads.yml", kubeconfig=kubeconfig,
+                          extra_vars=_vars([TEST_CLUSTER, bad, PROD_CLUSTER]))
+    out = " ".join(result.stdout.split())
+    assert result.rc != 0 and result.failed() == 1, result.stdout[-6000:]
+    registered = {labels.get("multicluster.gitops/cluster-name") for labels in _argocd_clusters(srv).values()}
+    assert registered == {"wl-test", "wl-prod"}, result.stdout[-6000:]
+    assert ("1 workload cluster(s) did not reach available: workload-clusters/wl-bad: phase Failed; "
+            "InfrastructureReady=False "
+            "(OCIClusterProvisioningFailed: quota exceeded for VM.Standard.E4.Flex)") in out, result.stdout[-6000:]
+    assert "The ready ones (wl-prod, wl-test) went on and were registered in Argo CD." in out, result.stdout[-6000:]

@@ -110,11 +110,17 @@ def _sandbox(*args, state_dir):
 
 @pytest.mark.slow
 def test_process_up_reuse_down_leaves_nothing_behind(tmp_path, kube_crd_dir):
-    crd = ["--crd-dir", str(kube_crd_dir or tmp_path / "absent")]
+    crd = ["--crd-dir", str(kube_crd_dir)] if kube_crd_dir else ["--allow-schemaless"]
     started = _sandbox("up", *crd, state_dir=tmp_path)
     try:
         assert started["state"] == "started"
-        assert _sandbox("up", *crd, state_dir=tmp_path)["state"] == "reused"
+        reused = _sandbox("up", *crd, state_dir=tmp_path)
+        assert reused["state"] == "reused"
+        # Which CRDs the hub validates against, said by the start and by every reuse.
+        assert reused["crds"] == started["crds"]
+        if kube_crd_dir:
+            assert started["crds"]["source"] == "directory"
+            assert started["crds"]["count"] == len(list(kube_crd_dir.glob("*.yaml"))) > 0
         api = config.new_client_from_config(str(tmp_path / "hub.kubeconfig"))
         groups = {g.name for g in client.ApisApi(api).get_api_versions().groups}
         assert {"cluster.x-k8s.io", "argoproj.io", "kyverno.io"} <= groups
@@ -280,3 +286,36 @@ def test_oke_cluster_is_registered_with_a_service_account_that_outlives_the_kube
     assert client.CoreV1Api(workload).read_namespace("kube-system").metadata.name == "kube-system"
     again = Registrar(kubeconfig_client(hub.kubeconfig_dict()), Options(namespace="default")).run()
     assert [r.action for r in again.results] == ["unchanged"]
+
+
+def _sandbox_play(tmp_path, env):
+    from tests.helpers.ansible import run_playbook
+
+    state = tmp_path / "state"
+    try:
+        return run_playbook(tmp_path, "playbooks/sandbox.yml", inventory=ROOT / "inventories" / "sandbox",
+                            extra_vars={"mcg_sandbox_dir": str(state)}, env=env, timeout=180)
+    finally:
+        subprocess.run([sys.executable, "-m", "kubemu.sandbox", "down", "--state-dir", str(state)], cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, timeout=60, check=False)
+
+
+@pytest.mark.slow
+def test_the_play_says_which_crds_the_hub_validates_against_or_fails(tmp_path, kube_crd_dir):
+    """playbooks/sandbox.yml prints the CRD source and count; with an MCG_CRD_DIR that holds none it fails
+    saying how to provide them, and starts nothing."""
+    if kube_crd_dir is None:
+        pytest.skip("no CRD directory to point MCG_CRD_DIR at")
+    ok = _sandbox_play(tmp_path / "ok", {"MCG_CRD_DIR": str(kube_crd_dir)})
+    assert ok.rc == 0, ok.stdout[-4000:]
+    count = len(list(kube_crd_dir.glob("*.yaml")))
+    assert f"Sandbox CRDs: {count} CRDs from MCG_CRD_DIR ({kube_crd_dir})" in ok.stdout, ok.stdout[-4000:]
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    failed = _sandbox_play(tmp_path / "failed", {"MCG_CRD_DIR": str(empty)})
+    out = " ".join(failed.stdout.split())
+    assert failed.rc != 0, failed.stdout[-4000:]
+    assert f"MCG_CRD_DIR {empty} holds no *.yaml CRD file." in out, failed.stdout[-4000:]
+    assert "run 'bash scripts/setup.sh'" in out and "MCG_SANDBOX_SCHEMALESS=1" in out, failed.stdout[-4000:]
+    assert not (tmp_path / "failed" / "state" / "sandbox.json").exists()

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from ansible_collections.multicluster.gitops.plugins.action.capi_cluster_wait import changes
+from ansible_collections.multicluster.gitops.plugins.action.capi_cluster_wait import changes, heartbeat_line
 from ansible_collections.multicluster.gitops.plugins.doc_fragments import k8s_auth
 from ansible_collections.multicluster.gitops.plugins.module_utils._capi import capi_cluster_resource
 from ansible_collections.multicluster.gitops.plugins.module_utils._capi_wait import (
@@ -177,6 +177,46 @@ def test_failure_event_fails_fast_with_condition_text() -> None:
     assert {c["name"]: c["state"] for c in exc.value.result["clusters"]} == {"a": "waiting", "b": "failed"}
 
 
+QUOTA = {"phase": "Failed", "conditions": [
+    {"type": "InfrastructureReady", "status": "False", "reason": "OCIClusterProvisioningFailed",
+     "message": "quota exceeded"}]}
+
+
+def test_stop_on_failure_false_waits_for_the_others_and_lists_the_failed() -> None:
+    """b fails first, a turns ready later: no exception, a is ready, b is named with its condition text."""
+    client = ScriptedClient([obj("a", PENDING), obj("b", PENDING)], [])
+    feed(client, (0.1, "clusters", {"type": "MODIFIED", "object": obj("b", QUOTA, rv="12")}),
+         (0.2, "clusters", {"type": "MODIFIED", "object": obj("a", READY, rv="13")}),
+         (0.0, "secrets", {"type": "ADDED", "object": secret("a-kubeconfig")}))
+    result = run(client, params(clusters=[{"name": "a", "namespace": None}, {"name": "b", "namespace": None}],
+                                namespace="capi", stop_on_failure=False, timeout=30))  # type: ignore[arg-type]
+    assert {c["name"]: c["state"] for c in result["clusters"]} == {"a": "ready", "b": "failed"}
+    assert result["ready_clusters"] == [{"name": "a", "namespace": "capi"}]
+    assert result["failed_clusters"] == [{
+        "name": "b", "namespace": "capi", "state": "failed",
+        "message": "b: phase Failed; InfrastructureReady=False (OCIClusterProvisioningFailed: quota exceeded); "
+                   "kubeconfig Secret b-kubeconfig not found"}]
+
+
+def test_stop_on_failure_false_returns_at_the_timeout_naming_the_pending() -> None:
+    client = ScriptedClient([obj("a", READY), obj("slow", PENDING)], [secret("a-kubeconfig")])
+    result = run(client, params(clusters=[{"name": "a", "namespace": None}, {"name": "slow", "namespace": None}],
+                                namespace="capi", stop_on_failure=False, timeout=1))  # type: ignore[arg-type]
+    assert result["ready_clusters"] == [{"name": "a", "namespace": "capi"}]
+    (slow,) = result["failed_clusters"]
+    assert (slow["name"], slow["state"]) == ("slow", "waiting")
+    assert slow["message"].startswith("slow: phase Pending; InfrastructureReady=False (NotReady)")
+    assert slow["message"].endswith("(still waiting at the timeout)")
+
+
+def test_stop_on_failure_true_still_raises() -> None:
+    client = ScriptedClient([obj("a", PENDING), obj("b", QUOTA)], [])
+    with pytest.raises(ClusterFailed) as exc:
+        run(client, params(clusters=[{"name": "a", "namespace": None}, {"name": "b", "namespace": None}],
+                           namespace="capi", stop_on_failure=True))  # type: ignore[arg-type]
+    assert "b: phase Failed" in exc.value.msg
+
+
 def test_deleted_during_wait() -> None:
     client = ScriptedClient([obj("a", PENDING)], [])
     feed(client, (0.1, "clusters", {"type": "DELETED", "object": obj("a", PENDING, rv="13")}))
@@ -221,6 +261,20 @@ def test_progress_round_returns_on_change_and_resumes() -> None:
     assert sum(1 for c in client.calls if c[0] == "GET") == 1  # discovery only in the first round
 
 
+def test_a_quiet_round_returns_after_quiet_seconds_for_a_heartbeat() -> None:
+    """Nothing changes: the round returns, still waiting, once quiet_seconds passed (not at the timeout)."""
+    client = ScriptedClient([obj("a", PENDING)], [])
+    first = run(client, params(name="a", namespace="capi", session={}))  # type: ignore[arg-type]
+    started = time.monotonic()
+    quiet = run(client, params(name="a", namespace="capi", timeout=30,  # type: ignore[arg-type]
+                               session={**first["session"], "quiet_seconds": 0.3}))
+    assert quiet["waiting"] and quiet["session"]["known"] == first["session"]["known"]
+    assert 0.3 <= time.monotonic() - started < 20
+    # Without quiet_seconds a round waits for a change (here: until the timeout).
+    with pytest.raises(ResourceTimeout):
+        run(client, params(name="a", namespace="capi", timeout=1, session=first["session"]))  # type: ignore[arg-type]
+
+
 def test_label_selector_without_match_is_done() -> None:
     client = ScriptedClient([], [])
     out = run(client, params(label_selector="env=none"))  # type: ignore[arg-type]
@@ -246,6 +300,18 @@ def test_changes_first_sight_and_transitions() -> None:
                                       "kubeconfig Secret a-kubeconfig present", "READY after 42s"]
     assert changes(after, after) == []
     assert changes(before, entry(state="deleted", phase=None)) == ["phase Pending -> absent", "DELETED during the wait"]
+
+
+def test_heartbeat_line_counts_and_names_the_first_pending() -> None:
+    clusters = [entry(name="r", state="ready", phase="Provisioned"), entry(name="f", state="failed", phase="Failed")]
+    clusters += [entry(name=f"p{i}", phase="Provisioning") for i in range(7)]
+    clusters += [entry(name="n", state="not_found", phase=None)]
+    line = heartbeat_line(clusters, elapsed=95.4, timeout=600)
+    assert line == ("still waiting after 1m35s: 1 of 10 Cluster(s) ready, 1 failed, 8 pending: p0 (Provisioning), "
+                    "p1 (Provisioning), p2 (Provisioning), p3 (Provisioning), p4 (Provisioning) and 3 more; "
+                    "timeout in 8m24s")
+    assert heartbeat_line([entry()], elapsed=3, timeout=None) == (
+        "still waiting after 3s: 0 of 1 Cluster(s) ready, 1 pending: a (Pending)")
 
 
 # --- fleet scale: a wake-up evaluates what changed ----------------------------------------------------

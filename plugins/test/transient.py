@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Jinja2 test ``multicluster.gitops.transient``: did a registered kubernetes.core task fail for a transient reason?
 
-Where the result comes from: kubernetes.core 6.2.0 ``plugins/module_utils/k8s/runner.py`` (``run_module``: a failed
+Where the result comes from: ansible-collections/kubernetes.core @ 6.2.0 : ``plugins/module_utils/k8s/runner.py`` (``run_module``: a failed
 action returns ``msg`` and the HTTP ``reason``), ``plugins/module_utils/k8s/service.py`` (``Failed to retrieve /
 create / apply / patch / delete object: <API Status body>``; ``find`` of k8s_info: ``Exception '<ApiException>'
 raised while trying to get resource``), ``plugins/module_utils/k8s/waiter.py`` and

@@ -7,7 +7,8 @@ action returns ``msg`` and the HTTP ``reason``), ``plugins/module_utils/k8s/serv
 create / apply / patch / delete object: <API Status body>``; ``find`` of k8s_info: ``Exception '<ApiException>'
 raised while trying to get resource``), ``plugins/module_utils/k8s/waiter.py`` and
 ``plugins/module_utils/k8s/core.py`` (``fail_from_exception``); an exception raised outside those (API discovery)
-reaches Ansible as a module failure whose ``msg`` is the exception's text. The kubernetes client's ``ApiException``
+reaches Ansible as a module failure: ``msg`` once the task is done, but while ``until`` runs only the captured error
+in ``exception`` (ansible-core 2.19 ``lib/ansible/_internal/_errors/_captured.py``). The kubernetes client's ``ApiException``
 text starts with the status and reason (``500\\nReason: Internal Server Error``); urllib3 names connection
 failures (``Connection refused``, ``IncompleteRead``, ``ProtocolError``, ``Read timed out``).
 """
@@ -32,7 +33,8 @@ description:
   - When the text holds an HTTP status, the status decides; the connection patterns are read only when it holds
     none (a 422 message may mention a field named C(timeout)).
   - Reads the fields kubernetes.core modules fail with (C(msg), C(reason), C(status), C(error), C(module_stderr),
-    C(module_stdout)); for the registered result of a loop (C(results)), true when a failed item is transient.
+    C(module_stdout)) and the error a module died of (C(exception), which is all an C(until) condition gets for
+    it); for the registered result of a loop (C(results)), true when a failed item is transient.
   - >-
     The collection's roles and playbooks put it on every C(kubernetes.core) task except Helm, as
     C(until: result is not multicluster.gitops.transient), with C(retries) from C(mcg_k8s_retries) (default 5) and
@@ -102,8 +104,29 @@ _TRANSIENT_TEXT = re.compile(
 _FIELDS = ("msg", "reason", "module_stderr", "module_stdout")
 
 
+def _exception_texts(result: Mapping[str, Any]) -> list[str]:
+    """The messages of the exception a module died of, and of its causes.
+
+    While ``until`` runs, ansible-core 2.19 has not yet turned a module's uncaught exception into ``msg``: the result
+    holds only ``failed`` and ``exception``, whose template view is ``(traceback unavailable)``. The captured error
+    itself (an ErrorSummary whose ``event`` has ``msg`` and a ``chain`` of causes) is read from the dict underneath.
+    A traceback string (older ansible-core, or tracebacks displayed) gives its unindented lines.
+    """
+    raw = dict.get(result, "exception") if isinstance(result, dict) else result.get("exception")
+    raw = getattr(raw, "value", raw)  # a value not yet templated
+    if isinstance(raw, str):
+        return [line for line in raw.splitlines() if line and not line[0].isspace() and not line.startswith("Traceback")]
+    texts = []
+    event = getattr(raw, "event", None)
+    while event is not None and len(texts) < 20:
+        if getattr(event, "msg", None):
+            texts.append(str(event.msg))
+        event = getattr(getattr(event, "chain", None), "event", None)
+    return texts
+
+
 def _texts(result: Mapping[str, Any]) -> list[str]:
-    texts = [str(result[k]) for k in _FIELDS if result.get(k)]
+    texts = [str(result[k]) for k in _FIELDS if result.get(k)] + _exception_texts(result)
     error = result.get("error")
     if isinstance(error, Mapping):
         texts += [str(error[k]) for k in _FIELDS if error.get(k)]

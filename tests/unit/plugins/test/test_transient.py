@@ -97,3 +97,34 @@ def test_other_shapes(result: Any, expected: bool) -> None:
 
 def test_the_plugin_exposes_the_test() -> None:
     assert TransientPlugin().tests() == {"transient": transient}
+
+
+def _captured(exc: BaseException) -> Any:
+    """What ansible-core 2.19 puts under ``exception`` for a module that died of ``exc`` (the view ``until`` gets
+    before the error is turned into ``msg``). Upstream: ansible/ansible @ v2.19.14 :
+    lib/ansible/_internal/_errors/_captured.py (CapturedErrorSummary), lib/ansible/_internal/_errors/_error_factory.py."""
+    from ansible._internal._errors import _captured as captured
+    from ansible._internal._errors import _error_factory
+    try:
+        raise exc
+    except BaseException as raised:  # pylint: disable=broad-exception-caught
+        event = _error_factory.ControllerEventFactory.from_exception(raised, False)
+    return captured.CapturedErrorSummary(event=event, error_type=captured.AnsibleModuleCapturedError)
+
+
+def _chained(outer: BaseException, cause: BaseException) -> BaseException:
+    outer.__cause__ = cause
+    return outer
+
+
+@pytest.mark.parametrize("exc, expected", [
+    (_chained(RuntimeError("HTTPConnectionPool(host='127.0.0.1', port=1): Max retries exceeded with url: /version"),
+              ConnectionRefusedError(111, "Connection refused")), True),
+    (RuntimeError("500\nReason: Internal Server Error\nHTTP response body: {}"), True),
+    (RuntimeError("('Connection broken: IncompleteRead(8 bytes read, 992 more expected)')"), True),
+    (RuntimeError("401\nReason: Unauthorized\n"), False),
+])
+def test_a_module_that_died_is_judged_by_its_captured_error(exc: BaseException, expected: bool) -> None:
+    """Only ``failed`` and ``exception`` (no ``msg``): the shape of discovery errors while ``until`` runs."""
+    assert transient({"failed": True, "exception": _captured(exc), "changed": False}) is expected
+    assert transient({"failed": True, "exception": "(traceback unavailable)"}) is False

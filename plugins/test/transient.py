@@ -26,7 +26,8 @@ short_description: Whether a registered Kubernetes task result failed for a reas
 description:
   - True when the task failed and the failure is transient - an HTTP status 429, 500, 502, 503 or 504, a refused,
     reset or broken connection, an incomplete read (C(IncompleteRead), C(ProtocolError)), or a timeout of the
-    connection or of a read.
+    connection or of a read; also kubernetes.core's wait dying of C('NoneType' object has no attribute 'status'),
+    which is how its waiter fails when a connection breaks during the wait.
   - False for a result that did not fail (success, skipped, or cleared by C(failed_when)), and for permanent errors
     - every other HTTP status (400, 401, 403, 404, 409 conflict, 422 validation errors), an unknown kind
     (C(Failed to find exact match)), a wait that timed out, a bad kubeconfig.
@@ -101,6 +102,9 @@ _TRANSIENT_TEXT = re.compile(
     r"|readtimeouterror|connecttimeouterror|connection timed out|\[errno 110\]|\[errno 111\]|\[errno 104\]",
     re.I,
 )
+# kubernetes.core 6.2.0 plugins/module_utils/k8s/waiter.py: when a GET of a wait fails with a urllib3 HTTPError (a cut
+# connection), Waiter.wait calls the predicate with None and custom_condition dies on ``resource.status``.
+_WAITER_LOST_RESPONSE = re.compile(r"'NoneType' object has no attribute 'status'")
 _FIELDS = ("msg", "reason", "module_stderr", "module_stdout")
 
 
@@ -158,7 +162,7 @@ def _one(result: Mapping[str, Any]) -> bool:
     status = _status(result, texts)
     if status is not None:
         return status in TRANSIENT_STATUSES
-    return any(_TRANSIENT_TEXT.search(text) for text in texts)
+    return any(_TRANSIENT_TEXT.search(text) or _WAITER_LOST_RESPONSE.search(text) for text in texts)
 
 
 def transient(result: Any) -> bool:

@@ -87,11 +87,19 @@ def trim(result: dict) -> dict:
     return out
 
 
+def _on_objects(fault: tuple):
+    return lambda method, path, n: fault if "/configmaps" in path else PASS
+
+
+def _always(fault: tuple):
+    return lambda method, path, n: fault
+
+
 def cases() -> dict:
-    found = {"no-fault": (lambda m, p, n: PASS, PERMANENT_TASKS)}
+    found = {"no-fault": (_always(PASS), PERMANENT_TASKS)}
     for name, fault in FAULTS.items():
-        found[f"resource-{name}"] = ((lambda f: lambda m, p, n: f if "/configmaps" in p else PASS)(fault), TASKS)
-        found[f"discovery-{name}"] = ((lambda f: lambda m, p, n: f)(fault), TASKS)
+        found[f"resource-{name}"] = (_on_objects(fault), TASKS)
+        found[f"discovery-{name}"] = (_always(fault), TASKS)
     found["discovery-refused"] = (None, TASKS)
     return found
 

@@ -32,6 +32,24 @@ PERMANENT = ("k8s_present_invalid", "k8s_unknown_kind", "k8s_info_unknown_kind",
              "k8s_wait_timeout")
 
 
+def _captured(exc: BaseException) -> Any:
+    """What ansible-core 2.19 puts under ``exception`` for a module that died of ``exc`` (the view ``until`` gets
+    before the error is turned into ``msg``). Upstream: ansible/ansible @ v2.19.14 :
+    lib/ansible/_internal/_errors/_captured.py (CapturedErrorSummary), lib/ansible/_internal/_errors/_error_factory.py."""
+    from ansible._internal._errors import _captured as captured
+    from ansible._internal._errors import _error_factory
+    try:
+        raise exc
+    except BaseException as raised:  # pylint: disable=broad-exception-caught
+        return captured.CapturedErrorSummary(event=_error_factory.ControllerEventFactory.from_exception(raised, False),
+                                             error_type=captured.AnsibleModuleCapturedError)
+
+
+def _chained(outer: BaseException, cause: BaseException) -> BaseException:
+    outer.__cause__ = cause
+    return outer
+
+
 def _rows() -> list[Any]:
     return [pytest.param(result, EXPECTED[case], id=f"{case}-{task}")
             for case, tasks in sorted(RECORDED.items()) if case in EXPECTED for task, result in sorted(tasks.items())]
@@ -71,6 +89,11 @@ def test_recorded_successes_are_not_transient(task: str) -> None:
                              "'Connection to hub timed out. (connect timeout=10)'))' raised"}, True),
     ({"failed": True, "msg": "('Connection aborted.', RemoteDisconnected('Remote end closed connection without "
                              "response'))"}, True),
+    # k8s_info with wait_condition when a GET of the wait is cut: Waiter.wait passes None to custom_condition
+    # (ansible-collections/kubernetes.core @ 6.2.0 : plugins/module_utils/k8s/waiter.py), seen through the proxy at 20 %
+    ({"failed": True, "changed": False, "msg": "Task failed: Module failed: 'NoneType' object has no attribute 'status'"},
+     True),
+    ({"failed": True, "exception": _captured(AttributeError("'NoneType' object has no attribute 'status'"))}, True),
     # continue_on_error: the error is in result.error
     ({"failed": True, "error": {"msg": "Failed to apply object: b''", "reason": "Bad Gateway", "status": 502}}, True),
     ({"failed": True, "status": 429, "msg": "throttled"}, True),
@@ -97,24 +120,6 @@ def test_other_shapes(result: Any, expected: bool) -> None:
 
 def test_the_plugin_exposes_the_test() -> None:
     assert TransientPlugin().tests() == {"transient": transient}
-
-
-def _captured(exc: BaseException) -> Any:
-    """What ansible-core 2.19 puts under ``exception`` for a module that died of ``exc`` (the view ``until`` gets
-    before the error is turned into ``msg``). Upstream: ansible/ansible @ v2.19.14 :
-    lib/ansible/_internal/_errors/_captured.py (CapturedErrorSummary), lib/ansible/_internal/_errors/_error_factory.py."""
-    from ansible._internal._errors import _captured as captured
-    from ansible._internal._errors import _error_factory
-    try:
-        raise exc
-    except BaseException as raised:  # pylint: disable=broad-exception-caught
-        event = _error_factory.ControllerEventFactory.from_exception(raised, False)
-    return captured.CapturedErrorSummary(event=event, error_type=captured.AnsibleModuleCapturedError)
-
-
-def _chained(outer: BaseException, cause: BaseException) -> BaseException:
-    outer.__cause__ = cause
-    return outer
 
 
 @pytest.mark.parametrize("exc, expected", [

@@ -7,7 +7,9 @@ server per workload cluster, all in one background process on this machine.
     python -m kubemu.sandbox down   --state-dir DIR
 
 ``up`` starts the process (or reuses a running one) and prints one JSON line: ``{"state": "started" |
-"reused", "hub_kubeconfig": ..., "hub_url": ...}``. ``down`` stops it and every server it started, and
+"reused", "hub_kubeconfig": ..., "hub_url": ...}``. ``status`` says ``absent``, ``running`` or ``dead`` (the
+pid file is there but the process is gone or its hub does not answer); after a dead hub, ``up`` starts a new, empty
+one and says so in ``previous`` and ``msg``: the sandbox keeps its objects in memory only, nothing survives. ``down`` stops it and every server it started, and
 leaves no process behind. The hub's kubeconfig is ``DIR/hub.kubeconfig``; the log is ``DIR/sandbox.log``.
 
 ``up --rulebook`` also starts ``ansible-rulebook`` with ``extensions/eda/rulebooks/registration.yml`` on the
@@ -33,10 +35,13 @@ import logging
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -150,11 +155,56 @@ def _running(state_dir: Path, name: str = "sandbox.json") -> dict[str, Any] | No
     return info
 
 
+def _recorded(state_dir: Path) -> dict[str, Any] | None:
+    """The pid file's content (pid and hub URL), whether or not that process still runs."""
+    try:
+        info = json.loads((state_dir / "sandbox.json").read_text())
+        return info if isinstance(info, dict) and isinstance(info.get("pid"), int) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _answers(url: str, timeout: float = 3.0) -> bool:
+    """Whether the hub at ``url`` answers an HTTP request (any status; a hung process accepts but never answers)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(f"{url}/version", timeout=timeout, context=context):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def _is_sandbox(pid: int) -> bool:
+    """Whether process ``pid`` is a sandbox server (not another program that got the pid since)."""
+    try:
+        return b"kubemu.sandbox" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def status(state_dir: Path) -> dict[str, Any]:
-    info = _running(state_dir)
+    """``absent`` (never started, or stopped), ``running``, or ``dead``: the pid file is there but the process is
+    gone (killed, crashed, the machine restarted) or its hub does not answer. A dead hub's objects are lost: the
+    sandbox keeps them in memory only."""
+    info = _recorded(state_dir)
     if info is None:
         return {"state": "absent"}
-    out = {"state": "running", "pid": info["pid"], "hub_url": info["hub_url"],
+    hub_url = str(info.get("hub_url", ""))
+    alive = _running(state_dir) is not None and _is_sandbox(info["pid"])
+    if not alive or not _answers(hub_url):
+        reason = (f"its process {info['pid']} is gone" if not alive else
+                  f"its process {info['pid']} runs but {hub_url} does not answer")
+        return {"state": "dead", "pid": info["pid"], "hub_url": hub_url, "reason": reason,
+                "log": str(state_dir / "sandbox.log"),
+                "msg": f"The sandbox hub at {hub_url} is dead: {reason} (see {state_dir / 'sandbox.log'}). "
+                       "Its objects are lost (the sandbox keeps them in memory only). "
+                       "The next site.yml run (or python -m kubemu.sandbox up) starts a new, empty hub and "
+                       "applies the platform again."}
+    out = {"state": "running", "pid": info["pid"], "hub_url": hub_url,
            "hub_kubeconfig": str(state_dir / "hub.kubeconfig")}
     rulebook = _running(state_dir, "rulebook.json")
     if rulebook is not None:
@@ -239,6 +289,12 @@ def up(state_dir: Path, crd_dir: Path | None, step_seconds: float, *, timeout: f
         except (OSError, ValueError):
             crds = {"source": "unknown", "describe": "unknown (started by an older version; restart it to know)"}
         return {**current, "state": "reused", "crds": crds}
+    previous = None
+    if current["state"] == "dead":
+        previous = {k: current[k] for k in ("state", "pid", "hub_url", "reason")}
+        if _is_sandbox(current["pid"]):  # hung: stop it before starting anew
+            _stop_group(current["pid"], 5)
+        stop_rulebook(state_dir)
     (state_dir / "sandbox.json").unlink(missing_ok=True)
     crds = _crds(state_dir, crd_dir, allow_schemaless)
     cmd = [sys.executable, "-m", "kubemu.sandbox", "serve", "--state-dir", str(state_dir),
@@ -258,7 +314,13 @@ def up(state_dir: Path, crd_dir: Path | None, step_seconds: float, *, timeout: f
             raise RuntimeError(f"the sandbox exited with {proc.returncode}; see {state_dir / 'sandbox.log'}")
         current = status(state_dir)
         if current["state"] == "running":
-            return {**current, "state": "started", "crds": crds}
+            if previous is None:
+                return {**current, "state": "started", "crds": crds}
+            return {**current, "state": "started", "crds": crds, "previous": previous,
+                    "msg": f"The previous sandbox hub ({previous['hub_url']}) died: {previous['reason']}. "
+                           f"A new, empty hub was started at {current['hub_url']}: the objects of the previous one "
+                           "(clusters, Argo CD Secrets, everything the last run applied) are lost, because the "
+                           "sandbox keeps them in memory only; this run applies the platform again."}
         time.sleep(0.1)
     proc.terminate()
     raise RuntimeError(f"the sandbox did not start within {timeout:.0f}s; see {state_dir / 'sandbox.log'}")
@@ -268,7 +330,10 @@ def down(state_dir: Path, *, timeout: float = 30) -> dict[str, Any]:
     stop_rulebook(state_dir)
     info = _running(state_dir)
     if info is None:
-        return {"state": "absent"}
+        dead = _recorded(state_dir)
+        for name in ("sandbox.json", "hub.kubeconfig"):
+            (state_dir / name).unlink(missing_ok=True)
+        return {"state": "absent"} if dead is None else {"state": "absent", "was": "dead", "pid": dead["pid"]}
     os.kill(info["pid"], signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

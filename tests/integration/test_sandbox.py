@@ -319,3 +319,57 @@ def test_the_play_says_which_crds_the_hub_validates_against_or_fails(tmp_path, k
     assert f"MCG_CRD_DIR {empty} holds no *.yaml CRD file." in out, failed.stdout[-4000:]
     assert "run 'bash scripts/setup.sh'" in out and "MCG_SANDBOX_SCHEMALESS=1" in out, failed.stdout[-4000:]
     assert not (tmp_path / "failed" / "state" / "sandbox.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["killed", "hung"])
+def test_a_dead_hub_is_reported_and_the_next_up_says_it_starts_an_empty_one(tmp_path, kube_crd_dir, how):
+    """The sandbox keeps its objects in memory only (KubeServer without state_dir): a hub whose process died (or
+    hangs) is ``dead``, and ``up`` replaces it by an empty hub, saying so, instead of failing later with
+    Connection refused or silently starting afresh."""
+    import signal
+    crd = ["--crd-dir", str(kube_crd_dir or tmp_path / "absent")]
+    first = _sandbox("up", *crd, state_dir=tmp_path)
+    second = None
+    try:
+        api = client.CoreV1Api(config.new_client_from_config(str(tmp_path / "hub.kubeconfig")))
+        api.create_namespace({"metadata": {"name": "before-the-crash"}})
+        os.kill(first["pid"], signal.SIGKILL if how == "killed" else signal.SIGSTOP)
+        status = _sandbox("status", state_dir=tmp_path)
+        assert status["state"] == "dead" and status["pid"] == first["pid"] and status["hub_url"] == first["hub_url"]
+        assert ("is gone" if how == "killed" else "does not answer") in status["reason"]
+        assert "objects are lost" in status["msg"] and "starts a new, empty hub" in status["msg"]
+        second = _sandbox("up", *crd, state_dir=tmp_path)
+        assert second["state"] == "started" and second["pid"] != first["pid"]
+        assert second["previous"] == {"state": "dead", "pid": first["pid"], "hub_url": first["hub_url"],
+                                      "reason": status["reason"]}
+        assert "died" in second["msg"] and "are lost" in second["msg"] and second["hub_url"] in second["msg"]
+        api = client.CoreV1Api(config.new_client_from_config(str(tmp_path / "hub.kubeconfig")))
+        assert "before-the-crash" not in {n.metadata.name for n in api.list_namespace().items}  # truly empty
+        assert _sandbox("up", *crd, state_dir=tmp_path)["state"] == "reused"
+    finally:
+        _sandbox("down", state_dir=tmp_path)
+    with pytest.raises(ProcessLookupError):
+        os.kill(first["pid"], 0)
+    assert _sandbox("status", state_dir=tmp_path) == {"state": "absent"}
+
+
+@pytest.mark.slow
+def test_a_play_run_alone_on_a_dead_sandbox_hub_says_what_happened(tmp_path, kube_crd_dir):
+    """playbooks/argocd.yml on its own (not through site.yml) against a dead sandbox hub: one clear message
+    instead of Connection refused."""
+    import signal
+    from tests.helpers.ansible import run_playbook
+    state = tmp_path / "sandbox"
+    first = _sandbox("up", "--crd-dir", str(kube_crd_dir or tmp_path / "absent"), state_dir=state)
+    try:
+        os.kill(first["pid"], signal.SIGKILL)
+        time.sleep(0.5)
+        res = run_playbook(tmp_path, "playbooks/argocd.yml", inventory=ROOT / "inventories" / "sandbox",
+                           extra_vars={"mcg_sandbox_dir": str(state)})
+    finally:
+        _sandbox("down", state_dir=state)
+    flat = " ".join(res.stdout.split())
+    assert res.rc != 0
+    assert f"The sandbox hub at {first['hub_url']} is dead: its process {first['pid']} is gone" in flat, res.stdout[-3000:]
+    assert "Start it with site.yml" in flat and "Connection refused" not in flat

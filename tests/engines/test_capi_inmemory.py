@@ -78,9 +78,12 @@ class CapiHub:
         assert status == 200, body
         return body
 
-    def cluster(self, name: str, *, replicas: int = 1, labels: dict[str, str] | None = None) -> None:
-        """The objects of one in-memory workload cluster, written as a user would (v1beta2)."""
+    def cluster(self, name: str, *, replicas: int = 1, labels: dict[str, str] | None = None,
+                provisioning: dict[str, dict[str, str]] | None = None) -> None:
+        """The objects of one in-memory workload cluster, written as a user would (v1beta2). ``provisioning``
+        overrides the simulated start-up of a machine step (``vm``, ``node``, ``apiServer``, ``etcd``)."""
         infra, cp = "infrastructure.cluster.x-k8s.io", "controlplane.cluster.x-k8s.io"
+        steps = {step: {**FAST, **(provisioning or {}).get(step, {})} for step in ("vm", "node", "apiServer", "etcd")}
         # An annotation, any: CAPD v1.12.5's in-memory backend writes into metadata.annotations without
         # creating the map and panics on a DevCluster that has none
         # (test/infrastructure/docker/internal/controllers/backends/inmemory/inmemorycluster_backend.go:81).
@@ -91,8 +94,7 @@ class CapiHub:
         self.create({"apiVersion": f"{infra}/v1beta2", "kind": "DevMachineTemplate",
                      "metadata": {"name": f"{name}-cp", "namespace": self.ns},
                      "spec": {"template": {"spec": {"backend": {"inMemory": {
-                         "vm": {"provisioning": FAST}, "node": {"provisioning": FAST},
-                         "apiServer": {"provisioning": FAST}, "etcd": {"provisioning": FAST}}}}}}})
+                         step: {"provisioning": settings} for step, settings in steps.items()}}}}}})
         self.create({"apiVersion": f"{cp}/v1beta2", "kind": "KubeadmControlPlane",
                      "metadata": {"name": name, "namespace": self.ns},
                      "spec": {"replicas": replicas, "version": KUBERNETES_VERSION,

@@ -9,8 +9,10 @@ from realengines import appset, capi, kyverno
 from realengines.pytest_plugin import missing_crds
 
 
-@pytest.mark.parametrize(("component", "tag"), [("capi", capi.CRD_TAG), ("kyverno", kyverno.TAG),
-                                                 ("argocd", appset.TAG)])
+ENGINE_TAGS = [("capi", capi.CRD_TAG), ("kyverno", kyverno.TAG), ("argocd", appset.TAG)]
+
+
+@pytest.mark.parametrize(("component", "tag"), ENGINE_TAGS)
 def test_missing_release_crds_are_named_with_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                      component: str, tag: str) -> None:
     monkeypatch.setenv("MCG_ENGINE_CRD_DIR", str(tmp_path / "absent"))
@@ -19,8 +21,8 @@ def test_missing_release_crds_are_named_with_the_fix(monkeypatch: pytest.MonkeyP
     assert tag in reason and str(tmp_path / "absent") in reason and "MCG_ENGINE_CRD_DIR" in reason
 
 
-def test_a_folder_without_the_cluster_crd_is_not_taken_for_cluster_api(monkeypatch: pytest.MonkeyPatch,
-                                                                      tmp_path: Path) -> None:
+def test_a_folder_without_the_cluster_crd_is_not_taken_for_cluster_api(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MCG_ENGINE_CRD_DIR", str(tmp_path))
     assert missing_crds("capi") is not None
     (tmp_path / "cluster.x-k8s.io_clusters.yaml").write_text("{}\n")

@@ -11,6 +11,17 @@ export ANSIBLE_LOCAL_TEMP="$root/.cache/ansible-local" ANSIBLE_REMOTE_TEMP="$roo
 
 stages=("$@")
 
+# The sandbox validates objects against the pinned upstream CRDs (kubemu/crds.lock.json): $MCG_CRD_DIR, the
+# cache, a verified download, or ../shared/crds. A clone that reaches none of them (no network to the upstream
+# releases, no shared/ beside it) still runs the suite, without schema validation, and says so here; the tests
+# that need the schemas skip, naming why. A user's `scripts/run.sh` does not do this: it fails and says how to
+# provide them.
+if ! crd_out="$(python -m kubemu.crds resolve 2>&1)"; then
+  echo "=== no CRDs reachable for the sandbox: running the tests WITHOUT schema validation (MCG_SANDBOX_SCHEMALESS=1):" >&2
+  printf '%s\n' "$crd_out" | tail -n 3 >&2
+  export MCG_SANDBOX_SCHEMALESS=1
+fi
+
 # The real-engine tier (docs/real-engines.md): build each component from its Go module first (a
 # stamp makes a second build a no-op). A component that fails to build is reported and its tests
 # skip; the other tiers run anyway. Under CI=true the components that built are required

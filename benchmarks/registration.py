@@ -83,7 +83,8 @@ _SECRET_JINJA = (
     "'keyData': kc.users[0].user['client-key-data']}} | to_json | b64encode}}"
 )
 
-BATCHED_PLAY = """
+# The two kubernetes.core baselines start alike: one play on the hub, the clock, one LIST of the Clusters.
+BASELINE_HEAD = """
 - hosts: hub
   gather_facts: false
   module_defaults:
@@ -96,7 +97,9 @@ BATCHED_PLAY = """
         api_version: cluster.x-k8s.io/v1beta2
         kind: Cluster
         namespace: "{{ bench_namespace }}"
-      register: clusters
+      register: clusters"""
+
+BATCHED_PLAY = BASELINE_HEAD + """
     - name: List the kubeconfig Secrets once
       kubernetes.core.k8s_info:
         kind: Secret
@@ -119,20 +122,7 @@ BATCHED_PLAY = """
       no_log: true
 """ + CLOCK_STOP
 
-LOOP_PLAY = """
-- hosts: hub
-  gather_facts: false
-  module_defaults:
-    group/kubernetes.core.k8s:
-      kubeconfig: "{{ mcg_hub_kubeconfig }}"
-  tasks:
-""" + CLOCK_START + """
-    - name: List the CAPI Clusters
-      kubernetes.core.k8s_info:
-        api_version: cluster.x-k8s.io/v1beta2
-        kind: Cluster
-        namespace: "{{ bench_namespace }}"
-      register: clusters
+LOOP_PLAY = BASELINE_HEAD + """
     - name: Read each kubeconfig Secret
       kubernetes.core.k8s_info:
         kind: Secret

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / ".cache" / "collections")]
 
-from benchmarks.registration import machine  # noqa: E402  pylint: disable=wrong-import-position
+from benchmarks.registration import machine, spread  # noqa: E402  pylint: disable=wrong-import-position
 from tests.helpers.faults import random_plan  # noqa: E402  pylint: disable=wrong-import-position
 from tests.helpers.faulty_site import FaultySite, inventory_clusters, retried_tasks  # noqa: E402
 
@@ -67,8 +67,8 @@ def trial(rate: float, seed: int, max_runs: int) -> dict[str, float | str]:
         }
 
 
-def _spread(values: list[float], fmt: str = "{:.0f}") -> str:
-    return "/".join(fmt.format(v) for v in (min(values), statistics.median(values), max(values)))
+def _spread(values: list[float]) -> str:
+    return spread(values, "{:.0f}")
 
 
 def _runs(values: list[float | str]) -> str:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import runpy
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 import yaml
@@ -284,20 +285,31 @@ def test_hundred_clusters_ready_within_a_second_are_a_handful_of_batches(hub: Hu
 
 
 # --- faults -----------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def behind_proxy(kube_server_factory: Any, crds: Path, name: str, *, pending: str,
+                 ready: str) -> Iterator[tuple[Any, Hub, FaultProxy, dict[str, Any]]]:
+    """A plain-HTTP hub with cluster ``pending`` not ready yet and ``ready`` ready (with its kubeconfig), behind a
+    FaultProxy; yields the server, the Hub, the proxy and the source's arguments (through the proxy)."""
+    srv = kube_server_factory(name, crd_dir=crds, tls=False)
+    hub = Hub(srv)
+    hub.cluster(pending, PENDING)
+    hub.cluster(ready, INITIALIZED)
+    hub.kubeconfig(ready)
+    proxy = FaultProxy(srv.url).start()
+    try:
+        yield srv, hub, proxy, {"host": proxy.url, "api_key": srv.admin_token, "namespace": hub.ns,
+                                "batch_window": 0.3, "resync_period": 0}
+    finally:
+        proxy.stop()
+
+
 def test_api_restart_with_410_on_resume_loses_no_event(kube_server_factory: Any, crds: Path) -> None:
     """The API is away (a restart) while a cluster becomes ready and another is deleted, and its watch history is
     compacted meanwhile: resuming from the held resourceVersion answers 410 Gone, the source re-lists (the
     collection's reflector, plugins/module_utils/_capi_wait.py) and reports both changes."""
-    srv = kube_server_factory("eda-410", crd_dir=crds, tls=False)
-    hub = Hub(srv)
-    hub.cluster("stays", PENDING)
-    hub.cluster("goes", INITIALIZED)
-    hub.kubeconfig("goes")
-    proxy = FaultProxy(srv.url).start()
-    try:
+    with behind_proxy(kube_server_factory, crds, "eda-410", pending="stays", ready="goes") as (srv, hub, proxy, args):
         async def scenario() -> None:
-            async with Running({"host": proxy.url, "api_key": srv.admin_token, "namespace": hub.ns,
-                                "batch_window": 0.3, "resync_period": 0}) as src:
+            async with Running(args) as src:
                 await src.until(lambda ev: [e for e in ev if e["type"] == "resync"])
                 proxy.plan = window_plan(("down",), time.monotonic(), 2.0)
                 srv.drop_watches()
@@ -312,23 +324,14 @@ def test_api_restart_with_410_on_resume_loses_no_event(kube_server_factory: Any,
                 assert names(src.events, "cluster_deleted") == ["goes"]
             assert proxy.counts["down"] > 0, proxy.counts
         run(scenario())
-    finally:
-        proxy.stop()
 
 
 def test_ten_second_outage_loses_no_event(kube_server_factory: Any, crds: Path) -> None:
     """The hub refuses every connection for 10 s while a cluster becomes ready and another is deleted; the
     watches come back (retried with back-off) and both changes are reported."""
-    srv = kube_server_factory("eda-outage", crd_dir=crds, tls=False)
-    hub = Hub(srv)
-    hub.cluster("up", PENDING)
-    hub.cluster("down", INITIALIZED)
-    hub.kubeconfig("down")
-    proxy = FaultProxy(srv.url).start()
-    try:
+    with behind_proxy(kube_server_factory, crds, "eda-outage", pending="up", ready="down") as (srv, hub, proxy, args):
         async def scenario() -> None:
-            async with Running({"host": proxy.url, "api_key": srv.admin_token, "namespace": hub.ns,
-                                "batch_window": 0.3, "resync_period": 0}) as src:
+            async with Running(args) as src:
                 await src.until(lambda ev: [e for e in ev if e["type"] == "resync"])
                 proxy.plan = window_plan(("down",), time.monotonic(), 10.0)
                 srv.drop_watches()
@@ -342,8 +345,6 @@ def test_ten_second_outage_loses_no_event(kube_server_factory: Any, crds: Path) 
                 assert names(src.events, "cluster_deleted") == ["down"]
             assert proxy.counts["down"] > 0, proxy.counts
         run(scenario())
-    finally:
-        proxy.stop()
 
 
 def test_periodic_resync_lists_every_cluster(hub: Hub) -> None:

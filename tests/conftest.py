@@ -5,6 +5,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 COLLECTIONS = ROOT / ".cache" / "collections"
 _link = COLLECTIONS / "ansible_collections" / "multicluster" / "gitops"
@@ -21,6 +23,13 @@ if str(ROOT) not in sys.path:
 _CACHED_CRDS = ROOT / ".cache" / "crds"
 CRD_DIR = Path(os.environ.get("MCG_CRD_DIR") or (
     _CACHED_CRDS if (_CACHED_CRDS / "cluster.x-k8s.io_clusters.yaml").exists() else ROOT.parent / "shared" / "crds"))
+
+
+def skip_module_without_capi_crd() -> None:
+    """Skip the calling test module (at import) when CRD_DIR holds no Cluster API Cluster CRD."""
+    if not (CRD_DIR / "cluster.x-k8s.io_clusters.yaml").exists():
+        pytest.skip(f"no Cluster API CRD in {CRD_DIR}: set MCG_CRD_DIR", allow_module_level=True)
+
 
 # The emulated Kubernetes API: fixtures kube_hub, kube_hub_kubeconfig, kube_server_factory.
 pytest_plugins = ["kubemu.pytest_plugin"] if (ROOT / "kubemu" / "pytest_plugin.py").exists() else []

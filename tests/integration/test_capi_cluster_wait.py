@@ -23,14 +23,13 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._capi_wait imp
 )
 from ansible_collections.multicluster.gitops.plugins.module_utils._errors import ResourceTimeout
 from ansible_collections.multicluster.gitops.plugins.module_utils._k8s_client import KubeClient, kube_client
-from tests.conftest import CRD_DIR
+from tests.conftest import CRD_DIR, skip_module_without_capi_crd
 from tests.helpers.ansible import run_playbook
 
 pytestmark = pytest.mark.integration
 
 kubemu = pytest.importorskip("kubemu", reason="the emulated Kubernetes API (kubemu) is not available")
-if not (CRD_DIR / "cluster.x-k8s.io_clusters.yaml").exists():
-    pytest.skip(f"no Cluster API CRD in {CRD_DIR}: set MCG_CRD_DIR", allow_module_level=True)
+skip_module_without_capi_crd()
 
 B1 = "cluster.x-k8s.io/v1beta1"
 B2 = "cluster.x-k8s.io/v1beta2"

@@ -18,14 +18,13 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from tests.conftest import CRD_DIR
+from tests.conftest import CRD_DIR, skip_module_without_capi_crd
 from tests.helpers.ansible import ROOT, isolated_env, run_playbook
 
 pytestmark = pytest.mark.integration
 
 kubemu = pytest.importorskip("kubemu", reason="the emulated Kubernetes API (kubemu) is not available")
-if not (CRD_DIR / "cluster.x-k8s.io_clusters.yaml").exists():
-    pytest.skip(f"no Cluster API CRD in {CRD_DIR}: set MCG_CRD_DIR", allow_module_level=True)
+skip_module_without_capi_crd()
 
 from kubemu.capi_sim import CapiSimulator  # noqa: E402
 

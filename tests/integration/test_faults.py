@@ -21,7 +21,9 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._k8s_client im
 from ansible_collections.multicluster.gitops.plugins.module_utils._retry import RetryPolicy, retry_after_seconds
 from tests.helpers.ansible import run_playbook
 from tests.helpers.faults import PASS, FaultProxy, random_plan, window_plan
-from tests.integration.test_capi_cluster_wait import V2_PENDING, Hub, _crd_dir, in_background
+from tests.conftest import skip_module_without_capi_crd
+skip_module_without_capi_crd()  # before the import below, whose module needs the CRD too
+from tests.integration.test_capi_cluster_wait import V2_PENDING, Hub, _crd_dir, in_background  # noqa: E402
 
 pytestmark = pytest.mark.integration
 

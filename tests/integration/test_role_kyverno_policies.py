@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.ansible import run_playbook
+from tests.helpers.ansible import ROOT, run_playbook
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -147,3 +147,27 @@ def test_every_hub_playbook_checks_the_kubeconfig_first(playbook: str, tmp_path:
     result = run_playbook(tmp_path / "run", playbook, kubeconfig=path, hostvars=HOSTVARS)
     assert result.rc != 0 and result.failed() == 1, result.stdout
     assert f"mcg_hub_kubeconfig is {path}, which is not a file" in " ".join(result.stdout.split()), result.stdout
+
+
+def test_kubeconfig_is_checked_once_per_run_for_the_same_path(hub, tmp_path: Path) -> None:
+    """The plays of site.yml each import tasks/hub_kubeconfig.yml; the checks run in the first play only, and again
+    in a later play whose mcg_hub_kubeconfig differs (there: fails naming the other path)."""
+    absent = tmp_path / "absent.kubeconfig"
+    check = f"{ROOT}/playbooks/tasks/hub_kubeconfig.yml"
+    plays = "".join(f"""
+- hosts: hub
+  gather_facts: false
+  {vars_}
+  pre_tasks:
+    - ansible.builtin.import_tasks: {check}
+  tasks:
+    - ansible.builtin.debug:
+        msg: play {n} ran
+""" for n, vars_ in ((1, ""), (2, ""), (3, f"vars: {{mcg_hub_kubeconfig: '{absent}'}}")))
+    result = run_playbook(tmp_path, plays, kubeconfig=hub[1])
+    assert result.rc != 0, result.stdout
+    out = " ".join(result.stdout.split())
+    assert "play 1 ran" in out and "play 2 ran" in out and "play 3 ran" not in out, result.stdout
+    assert result.stdout.count("TASK [Check that mcg_hub_kubeconfig is a kubeconfig with the hub's context]") == 1
+    assert result.stdout.count("TASK [Check that mcg_hub_kubeconfig exists]") == 2, result.stdout
+    assert f"mcg_hub_kubeconfig is {absent}, which is not a file" in out, result.stdout

@@ -15,6 +15,9 @@ description:
     C(merge) generator) has a selector matching the labels of the cluster's Argo CD Secret, as Argo CD's
     cluster generator decides.
   - Also returns the summary as text table lines and as a Mermaid flowchart (hub, clusters, ApplicationSets).
+  - With O(dest), also writes them into that directory on the host the module runs on - C(summary.json)
+    (clusters, ApplicationSets and O(engines)) and C(summary.md) (the flowchart) - rewriting only a file whose
+    content differs, so a run that changes nothing on the hub reports no change.
 author: multicluster.gitops maintainers (@multicluster-gitops)
 extends_documentation_fragment:
   - multicluster.gitops.k8s_auth
@@ -22,11 +25,11 @@ attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
-    details: The module only reads.
+    details: The module only reads the hub; in check mode it writes no file and says which files it would write.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-    details: The module only reads.
+    support: full
+    details: The content of each file of O(dest) before and after.
 options:
   argocd_namespace:
     description: Namespace of Argo CD, its cluster Secrets and its ApplicationSets.
@@ -39,6 +42,16 @@ options:
     description: Name of the hub in the diagram.
     type: str
     default: hub
+  dest:
+    description:
+      - Directory to write C(summary.json) and C(summary.md) into; created (mode C(0755)) when missing, files mode
+        C(0644).
+      - Without it no file is written.
+    type: path
+  engines:
+    description: Which engines ran the platform, written as the C(engines) key of C(summary.json).
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -89,7 +102,16 @@ mermaid:
   description: A Mermaid flowchart of hub, clusters and ApplicationSets.
   returned: always
   type: str
+files:
+  description: Path of each file of O(dest) that was written (or would be, in check mode).
+  returned: when O(dest) is set
+  type: list
+  elements: str
 """
+
+import json
+import os
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -105,8 +127,44 @@ def argspec() -> dict:
         argocd_namespace=dict(type="str", default="argocd"),
         label_selector=dict(type="str"),
         hub_name=dict(type="str", default="hub"),
+        dest=dict(type="path"),
+        engines=dict(type="dict", default={}),
     )
     return spec
+
+
+def summary_files(summary: dict, mermaid: str, engines: dict) -> dict[str, str]:
+    """Name and content of each file the summary is written to."""
+    doc = {"clusters": summary["clusters"], "applicationsets": summary["applicationsets"], "engines": engines}
+    return {
+        "summary.json": json.dumps(doc, indent=4, sort_keys=True, separators=(",", ": ")) + "\n",
+        "summary.md": f"# Platform\n\n```mermaid\n{mermaid}```\n",
+    }
+
+
+def write_files(module: AnsibleModule, dest: str, files: dict[str, str]) -> tuple[list[str], dict]:
+    """Write each file whose content differs (atomically); returns the paths written and the diff."""
+    written, before, after = [], {}, {}
+    for name, content in files.items():
+        path = os.path.join(dest, name)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                current = handle.read()
+        except FileNotFoundError:
+            current = None
+        if current == content:
+            continue
+        written.append(path)
+        before[name], after[name] = current or "", content
+        if module.check_mode:
+            continue
+        os.makedirs(dest, mode=0o755, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{name}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        os.chmod(tmp, 0o644)
+        module.atomic_move(tmp, path)
+    return written, {"before": before, "after": after}
 
 
 def main() -> None:
@@ -119,8 +177,17 @@ def main() -> None:
                             label_selector=params["label_selector"])
     except CollectionError as e:
         module.fail_json(**e.to_fail_kwargs())
-    module.exit_json(changed=False, table=to_table(summary), mermaid=to_mermaid(summary, hub_name=params["hub_name"]),
-                     **summary)
+    mermaid = to_mermaid(summary, hub_name=params["hub_name"])
+    result = {"changed": False, "table": to_table(summary), "mermaid": mermaid, **summary}
+    if params["dest"]:
+        try:
+            written, diff = write_files(module, params["dest"], summary_files(summary, mermaid, params["engines"]))
+        except OSError as e:
+            module.fail_json(msg=f"Cannot write the summary into {params['dest']} (dest): {e}", **result)
+        result.update(changed=bool(written), files=written)
+        if module._diff and written:
+            result["diff"] = diff
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

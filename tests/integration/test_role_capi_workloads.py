@@ -143,6 +143,10 @@ def test_create_idempotent_check_mode_and_delete(hub, tmp_path: Path) -> None:
     # second run: nothing to do
     second = _play(tmp_path / "second", kubeconfig, [TEST_CLUSTER, PROD_CLUSTER])
     assert second.changed() == 0, second.stdout[-4000:]
+    # the add-on phase reads the OCIClusters again (waiting for the subnet) only when the clusters phase's read
+    # lacked a service-lb subnet: in the first run (new cluster), not in the second
+    read_networks = "TASK [multicluster.gitops.capi_workloads : Read the networks CAPOCI reconciled]"
+    assert (first.stdout.count(read_networks), second.stdout.count(read_networks)) == (2, 1)
 
     # a cluster dropped from the list is left alone; state: absent deletes it and what the role made for it
     srv.reset_counters()

@@ -115,3 +115,20 @@ def test_applicationsets_dropped_from_the_list_are_deleted_only_if_ours(hub, tmp
     kept = run_playbook(tmp_path / "kept", PLAYBOOK, kubeconfig=kubeconfig, hostvars={**one, "appsets_prune": False})
     assert kept.rc == 0 and kept.changed() == 0, kept.stdout[-4000:]
     assert server.get(ARGO, "ApplicationSet", "helm-guestbook", "argocd") is not None
+
+
+def test_verify_reports_what_the_apply_returned(hub, tmp_path: Path) -> None:
+    """The verify phase reports each ApplicationSet's Applications from the objects the apply returned (no list
+    request); run alone (--tags appsets_verify) it reads them back."""
+    server, kubeconfig = hub
+    _argocd_namespace(server)
+    assert run_playbook(tmp_path / "first", PLAYBOOK, kubeconfig=kubeconfig).rc == 0
+    server.patch_status(ARGO, "ApplicationSet", "guestbook", "argocd", {"resources": [
+        {"name": "wl-1-guestbook", "kind": "Application"}, {"name": "wl-2-guestbook", "kind": "Application"}]})
+    # a whole run: the apply's GET of the object and the prune phase's list; verify alone: its read
+    for tags, gets in ((None, 2), ("appsets_verify", 1)):
+        server.reset_counters()
+        result = run_playbook(tmp_path / (tags or "all"), PLAYBOOK, kubeconfig=kubeconfig, tags=tags)
+        assert result.rc == 0, result.stdout
+        assert "guestbook: 2 Application(s) wl-1-guestbook, wl-2-guestbook" in flat(result.stdout), result.stdout
+        assert server.requests[("GET", "applicationsets")] == gets, (tags, dict(server.requests))

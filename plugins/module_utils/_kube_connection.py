@@ -150,7 +150,6 @@ def _named(doc: dict[str, Any], section: str, name: str, key: str) -> dict[str, 
 
 
 def _path(value: str, base_dir: str | None) -> str:
-    value = os.path.expanduser(value)
     return value if os.path.isabs(value) or not base_dir else os.path.join(base_dir, value)
 
 
@@ -208,7 +207,7 @@ def _credentials(user: dict[str, Any], cluster: dict[str, Any], base_dir: str | 
     if spec:
         if spec.get("apiVersion") not in EXEC_API_VERSIONS:
             raise Unsupported(f"an exec plugin of apiVersion {spec.get('apiVersion')}")
-        info = _cluster_info(cluster) if spec.get("provideClusterInfo") else None
+        info = _cluster_info(cluster, base_dir) if spec.get("provideClusterInfo") else None
 
         def plugin() -> ExecCredential:
             return run_exec_plugin(spec, base_dir=base_dir, cluster=info)
@@ -223,14 +222,24 @@ def _credentials(user: dict[str, Any], cluster: dict[str, Any], base_dir: str | 
     return Credentials()
 
 
-def _cluster_info(cluster: dict[str, Any]) -> dict[str, Any]:
-    """The ``spec.cluster`` of the ExecCredential passed in KUBERNETES_EXEC_INFO (provideClusterInfo)."""
+def _cluster_info(cluster: dict[str, Any], base_dir: str | None) -> dict[str, Any]:
+    """The ``spec.cluster`` of the ExecCredential passed in KUBERNETES_EXEC_INFO (provideClusterInfo): the
+    kubeconfig's names, the CA as base64 data even when the kubeconfig names a file, and the cluster's
+    ``client.authentication.k8s.io/exec`` extension as ``config``."""
     info: dict[str, Any] = {"server": cluster.get("server")}
-    optional = {"tls-server-name": "tlsServerName", "insecure-skip-tls-verify": "insecureSkipTLSVerify",
-                "certificate-authority-data": "certificateAuthorityData", "proxy-url": "proxyURL"}
-    for key, name in optional.items():
-        if cluster.get(key) not in (None, ""):
-            info[name] = cluster[key]
+    if cluster.get("tls-server-name"):
+        info["tls-server-name"] = cluster["tls-server-name"]
+    if cluster.get("insecure-skip-tls-verify"):
+        info["insecure-skip-tls-verify"] = True
+    if cluster.get("certificate-authority-data"):
+        info["certificate-authority-data"] = cluster["certificate-authority-data"]
+    elif cluster.get("certificate-authority"):
+        path = _path(cluster["certificate-authority"], base_dir)
+        try:
+            with open(path, "rb") as f:
+                info["certificate-authority-data"] = base64.b64encode(f.read()).decode()
+        except OSError as e:
+            raise KubeconfigInvalid(f"cannot read the CA bundle {path} for the exec plugin: {e.strerror}") from e
     for ext in cluster.get("extensions") or []:
         if isinstance(ext, dict) and ext.get("name") == "client.authentication.k8s.io/exec":
             info["config"] = ext.get("extension")

@@ -91,6 +91,8 @@ def _user(form: str, server, tmp_path: Path) -> dict:
         (tmp_path / "pki").mkdir()
         (tmp_path / "pki" / "tls.crt").write_bytes(pair.cert_pem)
         (tmp_path / "pki" / "tls.key").write_bytes(pair.key_pem)
+        # relative to the kubeconfig's directory (kubernetes/client-go @ v0.34.4 : tools/clientcmd/loader.go,
+        # GetAuthInfoFileReferences and ResolvePaths; the same for tokenFile and an exec command with a separator)
         return {"client-certificate": "pki/tls.crt", "client-key": str(tmp_path / "pki" / "tls.key")}
     api_version = "client.authentication.k8s.io/" + form.split()[1]
     if form.endswith("cert"):
@@ -105,6 +107,9 @@ def _user(form: str, server, tmp_path: Path) -> dict:
 @pytest.mark.parametrize("form", ["token", "tokenFile", "certs inline", "certs by path",
                                   "exec v1", "exec v1beta1", "exec v1 cert"])
 def test_each_auth_form_reaches_the_api_with_urllib3(form, server, tmp_path):
+    """File names in a kubeconfig (client-certificate, client-key, tokenFile, an exec command with a path separator)
+    are relative to the kubeconfig's directory: kubernetes/client-go @ v0.34.4 : tools/clientcmd/loader.go
+    (GetAuthInfoFileReferences, ResolvePaths)."""
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump(_kubeconfig(server, _user(form, server, tmp_path))))
     transport = kc.api_client_from_params({"kubeconfig": str(path)})
@@ -193,6 +198,7 @@ def test_token_file_is_read_again(tmp_path, monkeypatch):
 
 
 def test_token_wins_over_token_file_and_exec_and_basic():
+    """The order the kubernetes Python package applied before (token, tokenFile, exec, username/password), kept."""
     doc = _kubeconfig_plain({"token": "tok", "tokenFile": "/nonexistent", "username": "a", "password": "b",
                              "exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "/nonexistent"}})
     assert conn.from_kubeconfig(doc).credentials.header() == "Bearer tok"
@@ -209,6 +215,10 @@ def _kubeconfig_plain(user: dict, cluster: dict | None = None) -> dict:
 
 
 def test_exec_plugin_gets_cluster_info_and_runs_again_once_expired(tmp_path):
+    """The ExecCredential's spec.cluster carries the kubeconfig's key names (kubernetes/client-go @ v0.34.4 :
+    pkg/apis/clientauthentication/v1/types.go, Cluster's json tags) and the cluster extension
+    client.authentication.k8s.io/exec as config (@ v0.34.4 : tools/clientcmd/client_config.go,
+    clusterExtensionKey)."""
     script = _exec_script(tmp_path, "client.authentication.k8s.io/v1beta1",
                           {"token": "t", "expirationTimestamp": "2000-01-01T00:00:00.123456789Z"})
     cluster = {"server": "https://k:6443", "certificate-authority-data": "Q0E=", "tls-server-name": "k.internal",
@@ -217,7 +227,7 @@ def test_exec_plugin_gets_cluster_info_and_runs_again_once_expired(tmp_path):
                                       "provideClusterInfo": True}}, cluster)
     creds = conn.from_kubeconfig(doc).credentials
     assert json.loads((tmp_path / "exec-info.json").read_text())["spec"]["cluster"] == {
-        "server": "https://k:6443", "certificateAuthorityData": "Q0E=", "tlsServerName": "k.internal",
+        "server": "https://k:6443", "certificate-authority-data": "Q0E=", "tls-server-name": "k.internal",
         "config": {"region": "eu"}}
     assert creds.header() == "Bearer t"
     assert (tmp_path / "runs").read_text() == "2"  # expired in 2000: run again for the header

@@ -129,6 +129,7 @@ def test_without_credentials_the_api_says_401(server):
     assert info.value.status == 401
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_ca_is_verified_and_insecure_skips_it(server):
     no_ca = {"server": server.url}
     with pytest.raises(ApiError, match="SSLError|CERTIFICATE_VERIFY_FAILED"):

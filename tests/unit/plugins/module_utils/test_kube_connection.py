@@ -317,3 +317,12 @@ def test_a_module_process_never_imports_kubernetes(kube_server_factory, tmp_path
     assert "KUBERNETES_MODULES=0" in proc.stderr, proc.stderr
     assert server.requests, "the module did not talk to the API server"
     assert not result.get("failed"), result.get("msg")
+
+
+@pytest.mark.parametrize("text, epoch", [
+    ("2026-12-03T07:00:00Z", 1796281200.0),  # the form oke-token.py prints
+    ("2026-12-03T07:00:00.123456789Z", 1796281200.123456),
+    ("2026-12-03T09:00:00+02:00", 1796281200.0),
+])
+def test_expiration_timestamps_in_rfc3339(text, epoch):
+    assert conn._timestamp(text) == pytest.approx(epoch)  # pylint: disable=protected-access

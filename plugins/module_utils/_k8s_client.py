@@ -163,9 +163,11 @@ class Urllib3Transport:
     """Sends requests with urllib3: one connection pool to the API server, TLS set up once, no urllib3 retries
     (KubeClient.request owns retries)."""
 
-    def __init__(self, conn: Connection, *, maxsize: int = 4) -> None:
+    def __init__(self, conn: Connection, *, maxsize: int | None = None) -> None:
         self.conn = conn
-        pool_kw: dict[str, Any] = {"retries": False, "maxsize": maxsize}
+        # Connections kept open per host: as many as the kubernetes package kept (5 per CPU), so that the
+        # registration's parallel writes reuse their TLS connections instead of opening new ones.
+        pool_kw: dict[str, Any] = {"retries": False, "maxsize": maxsize or (os.cpu_count() or 1) * 5}
         if conn.host.startswith("https:"):
             pool_kw["ssl_context"] = ssl_context(conn)
             pool_kw["cert_reqs"] = "CERT_REQUIRED" if conn.verify else "CERT_NONE"

@@ -326,3 +326,26 @@ def test_a_module_process_never_imports_kubernetes(kube_server_factory, tmp_path
 ])
 def test_expiration_timestamps_in_rfc3339(text, epoch):
     assert conn._timestamp(text) == pytest.approx(epoch)  # pylint: disable=protected-access
+
+
+def test_parallel_requests_keep_their_connections(server, caplog):
+    """The registration writes from 8 threads: the pool keeps every connection (urllib3 discards a connection it
+    cannot put back, and the next request pays a new TLS handshake)."""
+    import threading  # pylint: disable=import-outside-toplevel
+    transport = kc.api_client_from_kubeconfig(_kubeconfig(server, {"token": server.admin_token}))
+    client = kc.KubeClient(transport)
+    barrier = threading.Barrier(8)
+
+    def work() -> None:
+        barrier.wait()
+        for _ in range(10):
+            client.list(kc.NAMESPACE)
+
+    caplog.set_level("WARNING", logger="urllib3.connectionpool")
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert client.requests == 80
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]

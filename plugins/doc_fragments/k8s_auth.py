@@ -59,4 +59,10 @@ notes:
   - Each option falls back to the environment variable kubernetes.core uses (E(K8S_AUTH_KUBECONFIG),
     E(K8S_AUTH_CONTEXT), E(K8S_AUTH_HOST), E(K8S_AUTH_API_KEY), E(K8S_AUTH_VERIFY_SSL), E(K8S_AUTH_SSL_CA_CERT),
     E(K8S_AUTH_CERT_FILE), E(K8S_AUTH_KEY_FILE)).
+  - Requests are sent with urllib3. The collection reads a kubeconfig's server, C(certificate-authority(-data)),
+    C(insecure-skip-tls-verify), C(tls-server-name), C(token), C(tokenFile), client certificate and key (files or
+    inline data), C(username)/C(password) and C(exec) credential plugins (C(client.authentication.k8s.io/v1) and
+    C(v1beta1), e.g. C(oci ce cluster generate-token)) itself, as well as the in-cluster service account.
+  - A user C(auth-provider), a cluster C(proxy-url), an exec plugin of another API version, or a proxy set in
+    E(HTTPS_PROXY) / E(HTTP_PROXY) are handled by the Python C(kubernetes) package, which must then be installed.
 """

@@ -161,8 +161,10 @@ options:
     choices: [changes, all]
     default: changes
 requirements:
-  - kubernetes >= 33
+  - urllib3
   - PyYAML
+  - kubernetes >= 33, only for what the collection's own kubeconfig reader leaves to it (see the notes on connection
+    settings)
 notes:
   - Key material (client keys, tokens, the kubeconfigs) never appears in results, diffs or logs.
   - With O(state=absent) the ServiceAccount objects in a workload cluster are kept; delete the token Secret there to
@@ -252,9 +254,9 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._argocd_regist
 )
 from ansible_collections.multicluster.gitops.plugins.module_utils._errors import CollectionError
 from ansible_collections.multicluster.gitops.plugins.module_utils._k8s_client import (
-    HAS_KUBERNETES,
+    HAS_URLLIB3,
     K8S_AUTH_ARG_SPEC,
-    KUBERNETES_IMPORT_ERROR,
+    URLLIB3_IMPORT_ERROR,
     kube_client,
 )
 from ansible_collections.multicluster.gitops.plugins.module_utils._no_log import Masker
@@ -303,10 +305,10 @@ REQUIRED_BY = {"name": ("namespace",)}
 def main() -> None:
     module = AnsibleModule(argument_spec=argspec(), mutually_exclusive=MUTUALLY_EXCLUSIVE, required_by=REQUIRED_BY,
                            supports_check_mode=True)
-    if not HAS_YAML:  # checked first: the kubernetes client needs PyYAML too
+    if not HAS_YAML:  # checked first: kubeconfigs are YAML
         module.fail_json(msg=missing_required_lib("PyYAML"), exception=str(YAML_IMPORT_ERROR))
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    if not HAS_URLLIB3:
+        module.fail_json(msg=missing_required_lib("urllib3"), exception=str(URLLIB3_IMPORT_ERROR))
     try:
         registrar = Registrar(kube_client(module.params), Options.from_params(module.params),
                               check_mode=module.check_mode)

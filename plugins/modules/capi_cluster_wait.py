@@ -231,7 +231,7 @@ from ansible_collections.multicluster.gitops.plugins.module_utils._capi_wait imp
 )
 from ansible_collections.multicluster.gitops.plugins.module_utils._errors import CollectionError, ResourceTimeout
 from ansible_collections.multicluster.gitops.plugins.module_utils._k8s_client import (
-    HAS_KUBERNETES, K8S_AUTH_ARG_SPEC, KUBERNETES_IMPORT_ERROR, kube_client,
+    HAS_URLLIB3, K8S_AUTH_ARG_SPEC, URLLIB3_IMPORT_ERROR, kube_client,
 )
 
 
@@ -257,8 +257,8 @@ def main() -> None:
     module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True,
                            mutually_exclusive=[("name", "clusters", "label_selector")],
                            required_one_of=[("name", "clusters", "label_selector")])
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    if not HAS_URLLIB3:
+        module.fail_json(msg=missing_required_lib("urllib3"), exception=str(URLLIB3_IMPORT_ERROR))
     try:
         result = run(kube_client(module.params), module.params, check_mode=module.check_mode)
     except (ClusterFailed, ResourceTimeout) as e:

@@ -117,7 +117,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.multicluster.gitops.plugins.module_utils._errors import CollectionError
 from ansible_collections.multicluster.gitops.plugins.module_utils._k8s_client import (
-    HAS_KUBERNETES, K8S_AUTH_ARG_SPEC, KUBERNETES_IMPORT_ERROR, kube_client)
+    HAS_URLLIB3, K8S_AUTH_ARG_SPEC, URLLIB3_IMPORT_ERROR, kube_client)
 from ansible_collections.multicluster.gitops.plugins.module_utils._summary import summarize, to_mermaid, to_table
 
 
@@ -169,8 +169,8 @@ def write_files(module: AnsibleModule, dest: str, files: dict[str, str]) -> tupl
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    if not HAS_URLLIB3:
+        module.fail_json(msg=missing_required_lib("urllib3"), exception=str(URLLIB3_IMPORT_ERROR))
     params = module.params
     try:
         summary = summarize(kube_client(params), argocd_namespace=params["argocd_namespace"],

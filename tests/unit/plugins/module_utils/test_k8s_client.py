@@ -5,7 +5,6 @@ import json
 
 import pytest
 import yaml
-from kubernetes.client.rest import ApiException
 
 from ansible_collections.multicluster.gitops.plugins.module_utils import _k8s_client as kc
 from ansible_collections.multicluster.gitops.plugins.module_utils._errors import ApiError, ConfigError
@@ -42,24 +41,24 @@ def test_host_wins_over_kubeconfig(tmp_path):
     path = tmp_path / "kc.yaml"
     path.write_text(yaml.safe_dump(_kubeconfig("https://from-kubeconfig:6443")))
     api = kc.api_client_from_params(_params(host="https://explicit:6443", api_key="abc", kubeconfig=str(path)))
-    assert api.configuration.host == "https://explicit:6443"
-    assert api.configuration.api_key["authorization"] == "Bearer abc"
+    assert api.host == "https://explicit:6443"
+    assert api.conn.credentials.header() == "Bearer abc"
 
 
 def test_kubeconfig_dict_and_file(tmp_path):
     api = kc.api_client_from_params(_params(kubeconfig=_kubeconfig("https://dict:6443")))
-    assert api.configuration.host == "https://dict:6443"
+    assert api.host == "https://dict:6443"
     path = tmp_path / "kc.yaml"
     path.write_text(yaml.safe_dump(_kubeconfig("https://file:6443")))
     api = kc.api_client_from_params(_params(kubeconfig=str(path)))
-    assert api.configuration.host == "https://file:6443"
+    assert api.host == "https://file:6443"
 
 
 def test_env_kubeconfig_used_when_option_absent(tmp_path, monkeypatch):
     path = tmp_path / "env.yaml"
     path.write_text(yaml.safe_dump(_kubeconfig("https://env:6443")))
     monkeypatch.setenv("KUBECONFIG", str(path))
-    assert kc.api_client_from_params(_params()).configuration.host == "https://env:6443"
+    assert kc.api_client_from_params(_params()).host == "https://env:6443"
 
 
 def test_missing_kubeconfig_file_says_what_to_fix(tmp_path):
@@ -75,24 +74,22 @@ def test_nothing_configured_is_a_config_error(tmp_path, monkeypatch):
         kc.api_client_from_params(_params())
 
 
-def test_validate_certs_and_ca_override(tmp_path):
+def test_validate_certs_and_ca_override(tmp_path, monkeypatch):
+    monkeypatch.setattr(kc, "ssl_context", lambda conn: None)  # /etc/ca.pem is not read here
     api = kc.api_client_from_params(_params(kubeconfig=_kubeconfig("https://x:6443"), validate_certs=True,
                                             ca_cert="/etc/ca.pem"))
-    assert api.configuration.verify_ssl is True
-    assert api.configuration.ssl_ca_cert == "/etc/ca.pem"
+    assert api.conn.verify is True
+    assert api.conn.ca_file == "/etc/ca.pem"
 
 
 class _FailingApi:
-    class configuration:  # noqa: N801 - mimics ApiClient.configuration
-        host = "https://h"
+    host = "https://h"
 
     def __init__(self, status, body):
         self.status, self.body = status, body
 
-    def call_api(self, *a, **kw):
-        exc = ApiException(status=self.status, reason="Reason")
-        exc.body = self.body
-        raise exc
+    def send(self, *a, **kw):
+        raise kc.HttpStatusError(self.status, "Reason", self.body)
 
 
 def test_api_error_carries_status_and_message():

@@ -26,7 +26,7 @@ def _providers_phase(tmp_path: Path, kubeconfig: Path):
                         tags="capi_workloads_providers")
 
 
-@pytest.mark.parametrize("not_ready", [None] + [kind for kind, _, _ in PROVIDERS])
+@pytest.mark.parametrize("not_ready", [None] + [provider[0] for provider in PROVIDERS])
 def test_every_provider_is_awaited(hub, tmp_path: Path, not_ready: str | None) -> None:
     server, kubeconfig = hub
     first = _providers_phase(tmp_path / "apply", kubeconfig)  # creates them; nothing marks them Ready

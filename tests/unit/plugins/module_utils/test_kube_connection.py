@@ -339,11 +339,11 @@ def test_parallel_requests_keep_their_connections(server, caplog):
 
     def work() -> None:
         barrier.wait()
-        for _ in range(10):
+        for attempt in range(10):
             client.list(kc.NAMESPACE)
 
     caplog.set_level("WARNING", logger="urllib3.connectionpool")
-    threads = [threading.Thread(target=work) for _ in range(n)]
+    threads = [threading.Thread(target=work) for worker in range(n)]
     for t in threads:
         t.start()
     for t in threads:

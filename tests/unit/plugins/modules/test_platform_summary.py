@@ -20,7 +20,7 @@ SUMMARY = {"clusters": [{"cluster": "wl-1", "namespace": "fleet", "kind": "self-
 ENGINES = {"real": {}, "not_real": {"hub": "kubemu"}}
 
 
-def _run(args: dict[str, Any], summary: dict[str, Any] = SUMMARY) -> dict[str, Any]:
+def _run(args: dict[str, Any], summary: dict[str, Any] | None = None) -> dict[str, Any]:
     class Exit(Exception):
         pass
 
@@ -36,7 +36,7 @@ def _run(args: dict[str, Any], summary: dict[str, Any] = SUMMARY) -> dict[str, A
             mock.patch.object(module.AnsibleModule, "exit_json", finish("exit")), \
             mock.patch.object(module.AnsibleModule, "fail_json", finish("fail")), \
             mock.patch.object(module, "kube_client", lambda params: None), \
-            mock.patch.object(module, "summarize", lambda client, **kw: json.loads(json.dumps(summary))):
+            mock.patch.object(module, "summarize", lambda client, **kw: json.loads(json.dumps(summary or SUMMARY))):
         with pytest.raises(Exit):
             module.main()
     return captured

@@ -30,7 +30,7 @@ def test_check_mode_with_argocd_installed_and_a_rollout(hub, tmp_path: Path) -> 
     server.reset_counters()
     result = run_playbook(tmp_path, PLAYBOOK, kubeconfig=kubeconfig, hostvars=ROLLOUT_VARS, check=True, diff=True)
     assert result.rc == 0, result.stdout
-    assert result.changed() == 2, result.stdout  # the AppProject and the ApplicationSets would be created
+    assert result.changed() == 1, result.stdout  # one task, the AppProject and the ApplicationSets would be created
     # the objects went to the server as dry runs (validated against the CRD schema there), not only predicted
     assert server.requests[("POST", "applicationsets")] >= 1 and server.requests[("POST", "appprojects")] >= 1
     assert server.get(ARGO, "AppProject", "workloads", "argocd") is None

@@ -89,7 +89,7 @@ def test_the_real_server_without_binaries_exits_with_one_line(monkeypatch: pytes
 
 
 def test_the_real_server_without_the_cluster_crd_names_the_folder(monkeypatch: pytest.MonkeyPatch,
-                                                                   tmp_path: Path) -> None:
+                                                                  tmp_path: Path) -> None:
     monkeypatch.setattr(realhub.build, "missing", lambda component: None)
     monkeypatch.setenv("MCG_ENGINE_CRD_DIR", str(tmp_path))
     with pytest.raises(SystemExit) as exc:

@@ -1,7 +1,9 @@
 #!/usr/bin/env python
 """Registration of N CAPI clusters in Argo CD: argocd_cluster_secret against two kubernetes.core baselines.
 
-Approaches, each writing to its own Argo CD namespace on one emulated hub (kubemu, served from this process):
+Approaches, each writing to its own Argo CD namespace on one hub: kubemu, the emulated API server served from this
+process (default), or with ``--api-server kube-apiserver`` a real kube-apiserver with etcd built from
+``engines/kube`` (``bash scripts/engines.sh build kube``; ``both`` runs one after the other):
 
 * ``argocd_cluster_secret``: one task, the collection's module;
 * ``kubernetes.core batched``: list the Clusters and the kubeconfig Secrets once, then one ``k8s`` task with the
@@ -15,12 +17,13 @@ the script prints min / median / max of:
 
 * ``wall``: the whole ``ansible-playbook`` process (start-up, inventory, forks, the module, exit);
 * ``tasks``: the registering tasks alone, measured inside the playbook between two ``now()`` stamps;
-* requests per cluster and writes, counted by the API server;
+* requests per cluster and writes, counted by the API server (kubemu's counters; on kube-apiserver its audit log,
+  which logs the playbook's user alone, see benchmarks/realhub.py);
 * ``rss``: the peak resident memory of the registration module's process (argocd_cluster_secret only);
 * the 1-minute load average when the run started (the machine is shared: read the figures with it).
 
     . .venv/bin/activate && python benchmarks/registration.py [--sizes 10,100,1000,10000] \\
-        [--batched-sizes 10,100,1000] [--loop-sizes 10] [--repeat 3]
+        [--batched-sizes 10,100,1000] [--loop-sizes 10] [--repeat 3] [--api-server kubemu|kube-apiserver|both]
 """
 from __future__ import annotations
 
@@ -39,6 +42,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / ".cache" / "collections")]
 
+from benchmarks import realhub  # noqa: E402
+from benchmarks.realhub import RealHub  # noqa: E402
 from kubemu import KubeServer  # noqa: E402
 from tests.helpers.ansible import run_playbook  # noqa: E402
 
@@ -178,7 +183,7 @@ def kubeconfig(name: str, i: int, ca: str, cert: str) -> str:
             f"    client-key-data: {_pem_key(i)}\n")
 
 
-def populate(hub: KubeServer, namespace: str, n: int) -> None:
+def populate(hub: KubeServer | RealHub, namespace: str, n: int) -> None:
     hub.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     sample = hub.kubeconfig_dict(client_cert=True)
     ca = sample["clusters"][0]["cluster"]["certificate-authority-data"]
@@ -197,7 +202,10 @@ def populate(hub: KubeServer, namespace: str, n: int) -> None:
                     "data": {"value": value}})
 
 
-def clear(hub: KubeServer, namespace: str) -> None:
+def clear(hub: KubeServer | RealHub, namespace: str) -> None:
+    if isinstance(hub, RealHub):
+        hub.delete_collection("v1", "Secret", namespace)
+        return
     for secret in hub.list("v1", "Secret", namespace):
         hub.delete("v1", "Secret", secret["metadata"]["name"], namespace)
 
@@ -218,7 +226,7 @@ class Series:
     rerun: list[Sample] = field(default_factory=list)
 
 
-def run(hub: KubeServer, kubeconfig_path: Path, tmp: Path, play: str, namespace: str, rss_python: Path,
+def run(hub: KubeServer | RealHub, kubeconfig_path: Path, tmp: Path, play: str, namespace: str, rss_python: Path,
         rss_file: Path) -> Sample:
     hub.reset_counters()
     rss_file.write_text("")
@@ -260,23 +268,24 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores{mem}, Linux {platform.release()}, Python {platform.python_version()}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10,100,1000,10000", help="N for argocd_cluster_secret")
-    parser.add_argument("--batched-sizes", default="10,100,1000", help="N for the batched kubernetes.core playbook")
-    parser.add_argument("--loop-sizes", default="10", help="N for the per-cluster kubernetes.core loop")
-    parser.add_argument("--repeat", type=int, default=3, help="first runs and re-runs per configuration")
-    args = parser.parse_args()
-    sizes = {"argocd_cluster_secret": [int(s) for s in args.sizes.split(",") if s],
-             "kubernetes.core batched": [int(s) for s in args.batched_sizes.split(",") if s],
-             "kubernetes.core loop": [int(s) for s in args.loop_sizes.split(",") if s]}
-    all_sizes = sorted({n for ns in sizes.values() for n in ns})
+def start_hub(server: str, repeat: int) -> KubeServer | RealHub:
+    """Start the hub and print its "API server:" line."""
+    runs = f"{repeat} first runs + {repeat} re-runs per row; figures min/median/max"
+    if server == "kubemu":
+        print("API server: kubemu (emulated, in the benchmark's process, TLS); every cluster its own kubeconfig, "
+              f"server and key; {runs}", flush=True)
+        return KubeServer(name="hub", crd_dir=CRD_DIR).start()
+    hub = RealHub("registration").start()
+    print(f"API server: {hub.describe()}; every cluster its own kubeconfig, server and key; {runs}; requests and "
+          f"writes: {realhub.COUNTING}", flush=True)
+    return hub
 
-    print(f"machine: {machine()}")
-    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print("API server: kubemu (emulated, in the benchmark's process, TLS); every cluster its own kubeconfig, server "
-          f"and key; {args.repeat} first runs + {args.repeat} re-runs per row; figures min/median/max", flush=True)
-    hub = KubeServer(name="hub", crd_dir=CRD_DIR).start()
+
+def bench(server: str, sizes: dict[str, list[int]], repeat: int, column: bool) -> None:
+    """Every configuration of ``sizes`` against one server; ``column`` puts the server's name first on each row."""
+    all_sizes = sorted({n for ns in sizes.values() for n in ns})
+    hub = start_hub(server, repeat)
+    lead = f"{server:<16}" if column else ""
     series: dict[tuple[str, int], Series] = {}
     try:
         for ns in NAMESPACES.values():
@@ -288,7 +297,8 @@ def main() -> None:
             rss_python = tmp / "rss-python"
             rss_python.write_text(RSS_WRAPPER.format(python=sys.executable, out=str(rss_file)))
             rss_python.chmod(0o755)
-            print(f"\n{'approach':<24}{'N':>6} {'run':<7}{'wall s':>18}{'tasks s':>18}{'req/cluster':>12}"
+            print(f"\n{'server':<16}" if column else "\n", end="")
+            print(f"{'approach':<24}{'N':>6} {'run':<7}{'wall s':>18}{'tasks s':>18}{'req/cluster':>12}"
                   f"{'writes':>18}{'rss MiB':>13}{'load1':>7}", flush=True)
             for n in all_sizes:
                 namespace = f"bench-{n}"
@@ -297,7 +307,7 @@ def main() -> None:
                     if n not in sizes[label]:
                         continue
                     s = series[(label, n)] = Series()
-                    for attempt in range(args.repeat):
+                    for attempt in range(repeat):
                         clear(hub, NAMESPACES[label])
                         s.first.append(run(hub, kubeconfig_path, tmp / f"{label[:6]}-{n}-{attempt}-1", play,
                                            namespace, rss_python, rss_file))
@@ -305,14 +315,15 @@ def main() -> None:
                                            namespace, rss_python, rss_file))
                     for kind, samples in (("first", s.first), ("re-run", s.rerun)):
                         rss = [x.rss_mib for x in samples if x.rss_mib is not None]
-                        print(f"{label:<24}{n:>6} {kind:<7}{spread([x.wall for x in samples]):>18}"
+                        print(f"{lead}{label:<24}{n:>6} {kind:<7}{spread([x.wall for x in samples]):>18}"
                               f"{spread([x.tasks for x in samples]):>18}"
                               f"{statistics.median(x.requests for x in samples) / n:>12.2f}"
                               f" {spread([x.writes for x in samples], '{:.0f}'):>17}"
                               f"{spread(rss, '{:.0f}'):>13}{statistics.median(x.load for x in samples):>7.2f}",
                               flush=True)
                 clear(hub, NAMESPACES["argocd_cluster_secret"])
-            print("\nratios of medians (how many times slower than argocd_cluster_secret), first run:")
+            print(f"\nratios of medians (how many times slower than argocd_cluster_secret), first run"
+                  f"{f' on {server}' if column else ''}:")
             for n in all_sizes:
                 mod = series.get(("argocd_cluster_secret", n))
                 for label in ("kubernetes.core batched", "kubernetes.core loop"):
@@ -325,6 +336,27 @@ def main() -> None:
                         print(f"  N={n}: {label}: {tasks:.1f}x (tasks), {wall:.1f}x (whole ansible-playbook run)")
     finally:
         hub.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10,100,1000,10000", help="N for argocd_cluster_secret")
+    parser.add_argument("--batched-sizes", default="10,100,1000", help="N for the batched kubernetes.core playbook")
+    parser.add_argument("--loop-sizes", default="10", help="N for the per-cluster kubernetes.core loop")
+    parser.add_argument("--repeat", type=int, default=3, help="first runs and re-runs per configuration")
+    realhub.add_option(parser)
+    args = parser.parse_args()
+    servers = realhub.selected(args.api_server)
+    sizes = {"argocd_cluster_secret": [int(s) for s in args.sizes.split(",") if s],
+             "kubernetes.core batched": [int(s) for s in args.batched_sizes.split(",") if s],
+             "kubernetes.core loop": [int(s) for s in args.loop_sizes.split(",") if s]}
+
+    print(f"machine: {machine()}")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for i, server in enumerate(servers):
+        if i:
+            print()
+        bench(server, sizes, args.repeat, column=servers != ["kubemu"])
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -40,6 +40,21 @@ def default_crd_dir(project_tag: str) -> Path:
     return Path(configured) if configured else root.parent / "shared" / "crds" / "engines" / project_tag
 
 
+def missing_crds(component: str) -> str | None:
+    """Why ``component`` cannot run here for want of its release CRDs, or None when they are found."""
+    from . import appset, capi, kyverno
+    where = {"capi": (capi.default_crd_dir(), capi.CRD_TAG, "cluster.x-k8s.io_clusters.yaml"),
+             "kyverno": (default_crd_dir(kyverno.TAG), kyverno.TAG, None),
+             "argocd": (default_crd_dir(appset.TAG), appset.TAG, None)}.get(component)
+    if where is None:
+        return None
+    folder, tag, marker = where
+    if folder.is_dir() and (marker is None or (folder / marker).exists()):
+        return None
+    return (f"the {tag} release CRDs the {component} engine needs are not in {folder}: set MCG_ENGINE_CRD_DIR "
+            f"to a folder holding them, or place them in ../shared/crds/engines/{tag} beside the checkout")
+
+
 def load_crds(paths: Iterable[str | os.PathLike[str]]) -> list[dict[str, Any]]:
     """Every CustomResourceDefinition document in ``paths`` (files or directories)."""
     files: list[Path] = []

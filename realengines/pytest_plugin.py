@@ -30,6 +30,7 @@ from typing import Callable, Iterator
 import pytest
 
 from . import build
+from .crds import missing_crds
 from .kube import EngineError, KubeAPIServer
 
 ServerFactory = Callable[..., KubeAPIServer]
@@ -49,22 +50,6 @@ def require_real_engines(component: str = "kube") -> None:
     reason = missing_crds(component)
     if reason:
         pytest.skip(reason)
-
-
-def missing_crds(component: str) -> str | None:
-    """Why ``component`` cannot run here for want of its release CRDs, or None when they are found."""
-    from . import appset, capi, kyverno
-    from .crds import default_crd_dir
-    where = {"capi": (capi.default_crd_dir(), capi.CRD_TAG, "cluster.x-k8s.io_clusters.yaml"),
-             "kyverno": (default_crd_dir(kyverno.TAG), kyverno.TAG, None),
-             "argocd": (default_crd_dir(appset.TAG), appset.TAG, None)}.get(component)
-    if where is None:
-        return None
-    folder, tag, marker = where
-    if folder.is_dir() and (marker is None or (folder / marker).exists()):
-        return None
-    return (f"the {tag} release CRDs the {component} engine needs are not in {folder}: set MCG_ENGINE_CRD_DIR "
-            f"to a folder holding them, or place them in ../shared/crds/engines/{tag} beside the checkout")
 
 
 def required(component: str) -> bool:

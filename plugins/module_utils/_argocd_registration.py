@@ -8,7 +8,7 @@ cluster that fails does not stop the others.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -151,6 +151,40 @@ def _key(obj: dict[str, Any]) -> tuple[str, str]:
     return meta.get("namespace") or "", meta.get("name") or ""
 
 
+class _Writer:
+    """Applies prepared clusters: at once when nothing is to be written (or ``parallel`` is 1), else in a thread
+    pool of ``parallel`` workers, created for the first write (writes to the hub are independent per cluster).
+    Leaving the ``with`` block waits for every write; an unexpected error of one is raised there."""
+
+    def __init__(self, registrar: "Registrar") -> None:
+        self.registrar = registrar
+        self.pool: ThreadPoolExecutor | None = None
+        self.pending: list[Future[None]] = []
+
+    def submit(self, item: _Work) -> None:
+        reg = self.registrar
+        if reg.opts.parallel <= 1 or not reg._writes(item):  # pylint: disable=protected-access
+            reg._guard(item.result, lambda: reg._apply(item))  # pylint: disable=protected-access
+            return
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(max_workers=reg.opts.parallel)
+        self.pending.append(self.pool.submit(
+            reg._guard, item.result, lambda: reg._apply(item)))  # pylint: disable=protected-access
+
+    def __enter__(self) -> "_Writer":
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if self.pool is None:
+            return
+        try:
+            if exc_type is None:  # else the error that left the block is the one to raise
+                for future in self.pending:
+                    future.result()
+        finally:
+            self.pool.shutdown(wait=True)
+
+
 class Registrar:
     """Runs one registration (state present or absent) against the hub."""
 
@@ -259,25 +293,30 @@ class Registrar:
         kubeconfigs = self._list_kubeconfigs(scope, pairs)
         by_key = {_key(c): c for c in clusters}
         order = pairs if pairs is not None else sorted(by_key)
-        work = [w for w in (self._prepare(key, by_key.get(key), kubeconfigs, managed) for key in order) if w]
-        self._resolve_service_accounts([w for w in work if w.result.credential_mode == "service_account"])
-        self._apply_all([w for w in work if w.result.action != "failed"])
+        diffs, warnings = len(self.out.diffs), len(self.out.warnings)
+        work: list[_Work] = []
+        # Writes start while later kubeconfigs are still being parsed; clusters with service_account credentials
+        # are written once their workload clusters gave their tokens.
+        with _Writer(self) as writer:
+            for key in order:
+                item = self._prepare(key, by_key.get(key), kubeconfigs, managed)
+                if item is None:
+                    continue
+                work.append(item)
+                if item.result.credential_mode != "service_account":
+                    writer.submit(item)
+            accounts = [w for w in work if w.result.credential_mode == "service_account"]
+            self._resolve_service_accounts(accounts)
+            for item in accounts:
+                if item.result.action != "failed":
+                    writer.submit(item)
+        self._in_cluster_order(work, diffs, warnings)
         if self.opts.prune:
             self._prune(pairs, clusters, managed)
         return self.out
 
-    def _apply_all(self, items: list[_Work]) -> None:
-        """Write the hub objects of ``items``, ``opts.parallel`` clusters at a time (writes to the hub are
-        independent per cluster); diffs and warnings keep the clusters' order."""
-        diffs, warnings = len(self.out.diffs), len(self.out.warnings)
-        writing = [item for item in items if self._writes(item)]
-        workers = max(1, min(self.opts.parallel, len(writing)))
-        for item in items if workers == 1 else [i for i in items if not self._writes(i)]:
-            self._guard(item.result, lambda item=item: self._apply(item))
-        if workers == 1:
-            return
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(lambda item: self._guard(item.result, lambda: self._apply(item)), writing))
+    def _in_cluster_order(self, items: list[_Work], diffs: int, warnings: int) -> None:
+        """Diffs and warnings added since the given lengths, in the clusters' order (writes run in parallel)."""
         order = {f"{w.result.namespace}/{w.result.cluster}": i for i, w in enumerate(items)}
         position = {f"Secret {self.opts.argocd_namespace}/{w.result.secret}": i for i, w in enumerate(items)}
         self.out.diffs[diffs:] = sorted(self.out.diffs[diffs:], key=lambda d: position.get(d["before_header"], -1))

@@ -744,3 +744,34 @@ def test_parallel_writes_keep_the_order_of_results_diffs_and_warnings(world):
     assert [d["before_header"] for d in parallel.diffs] == [d["before_header"] for d in serial.diffs]
     assert [d["after_header"] for d in parallel.diffs] == [f"Secret argocd/cluster-workloads.{n}" for n in names]
     assert parallel.warnings == serial.warnings and len(parallel.warnings) == 0
+
+
+def test_writes_start_while_later_kubeconfigs_are_parsed(world):
+    """With parallel writes, the first clusters are written while the last kubeconfig is still being parsed
+    (parsing 1000 kubeconfigs used to finish before the first write); results keep the clusters' order."""
+    from ansible_collections.multicluster.gitops.plugins.module_utils import _argocd_registration as registration
+
+    names = [f"c{i:02d}" for i in range(6)]
+    for name in names:
+        world.add_cluster(name)
+    last = world.hub.objects[("/secrets", "workloads", f"{names[-1]}-kubeconfig")]["data"]["value"]
+    written = threading.Event()
+    seen: dict[str, bool] = {}
+    parse, apply = registration.parse_kubeconfig, registration.Registrar._apply
+
+    def parse_waiting_for_a_write(value, **kwargs):
+        if value == last:  # bounded: without overlap the event never comes and the test fails, it does not hang
+            seen["written before the last parse"] = written.wait(timeout=10)
+        return parse(value, **kwargs)
+
+    def apply_and_tell(self, item):
+        apply(self, item)
+        written.set()
+
+    with mock.patch.object(registration, "parse_kubeconfig", parse_waiting_for_a_write), \
+            mock.patch.object(registration.Registrar, "_apply", apply_and_tell):
+        outcome = world.run(parallel=4, credential_mode="kubeconfig")
+    assert seen == {"written before the last parse": True}
+    assert [r.cluster for r in outcome.results] == names
+    assert set(actions(outcome).values()) == {"created"}
+    assert len(world.argocd_secrets()) == len(names)
